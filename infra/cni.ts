@@ -1,0 +1,76 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { CniName } from "./config";
+
+export interface CniChart {
+  chart: string;
+  repo: string;
+  namespace: string;
+  values: Record<string, unknown>;
+}
+
+/** The Helm chart that installs a CNI, with its pod range matched to kubeadm's podSubnet. */
+export function cniChart(name: CniName, podCidr: string): CniChart {
+  switch (name) {
+    case "cilium":
+      // IPAM "kubernetes": Cilium uses each node's podCIDR, which the controller-manager carves from podSubnet.
+      return { chart: "cilium", repo: "https://helm.cilium.io/", namespace: "kube-system", values: { ipam: { mode: "kubernetes" }, operator: { replicas: 2 } } };
+    case "calico":
+      return {
+        chart: "tigera-operator",
+        repo: "https://docs.tigera.io/calico/charts",
+        namespace: "tigera-operator",
+        values: {
+          installation: {
+            cni: { type: "Calico" },
+            calicoNetwork: { ipPools: [{ cidr: podCidr, encapsulation: "VXLANCrossSubnet", natOutgoing: "Enabled", nodeSelector: "all()" }] },
+          },
+        },
+      };
+    default: {
+      const never: never = name;
+      throw new Error(`unknown CNI ${never}`);
+    }
+  }
+}
+
+export interface CniArgs {
+  name: CniName;
+  version: string;
+  podCidr: string;
+  /** Secret admin kubeconfig; its server is the API load balancer. */
+  kubeconfig: pulumi.Output<string>;
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * The pod network, installed from its Helm chart through a Kubernetes provider built from the admin kubeconfig.
+ * The operator's machine must reach the API endpoint (apiAccess.allowedCidrs, or run inside the VPC).
+ */
+export class Cni extends pulumi.ComponentResource {
+  readonly provider: k8s.Provider;
+  readonly release: k8s.helm.v3.Release;
+
+  constructor(name: string, args: CniArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kubeadm-ha:cluster:Cni", name, {}, opts);
+    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: args.kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: args.dependsOn });
+    const chart = cniChart(args.name, args.podCidr);
+    this.release = new k8s.helm.v3.Release(
+      `${name}-${args.name}`,
+      {
+        chart: chart.chart,
+        version: args.version,
+        repositoryOpts: { repo: chart.repo },
+        namespace: chart.namespace,
+        createNamespace: chart.namespace !== "kube-system",
+        values: chart.values,
+        atomic: false,
+        // The first control plane turns Ready only when the CNI's agents run there.
+        waitForJobs: true,
+        timeout: 900,
+      },
+      { parent: this, provider: this.provider },
+    );
+    this.registerOutputs({});
+  }
+}

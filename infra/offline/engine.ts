@@ -1,0 +1,208 @@
+// The offline engine: runs the Pulumi program in-process under Pulumi's mock monitor and records every
+// registration with its dependencies and resource options. Shared by `npm run plan` and the tests.
+import * as pulumi from "@pulumi/pulumi";
+import { MockMonitor } from "@pulumi/pulumi/runtime/mocks";
+import * as settings from "@pulumi/pulumi/runtime/settings";
+import { runInPulumiStack } from "@pulumi/pulumi/runtime/stack";
+import { fakeCall, fakeOutputs } from "./fakes";
+
+const secretSig = "1b47061264138c4ac30d75fd1eb44270";
+const specialSigKey = "4dabf18193072939515e22adb298388d";
+const resourceRefSig = "5cf8f73096256a8f31e491e813e4eb8e";
+/** What a secret value prints as in plan output. */
+export const secretMarker = "[secret]";
+
+export interface ResourceOptionsRecord {
+  protect: boolean;
+  ignoreChanges: string[];
+  replaceOnChanges: string[];
+  deleteBeforeReplace: boolean;
+  additionalSecretOutputs: string[];
+  retainOnDelete: boolean;
+  deletedWith: string;
+  provider: string;
+}
+
+export interface Registration {
+  urn: string;
+  id: string | null;
+  type: string;
+  name: string;
+  parent: string;
+  custom: boolean;
+  /** Every URN the resource waits for: explicit dependsOn (components expanded) and input-derived. */
+  dependencies: string[];
+  propertyDependencies: Record<string, string[]>;
+  options: ResourceOptionsRecord;
+  /** Inputs with secrets unwrapped: for tests that inspect scripts and values. */
+  inputs: Record<string, any>;
+  /** Inputs as a reader may see them: secrets replaced by "[secret]". */
+  displayInputs: Record<string, any>;
+  /** Top-level input keys whose values are secret (wholly or in part). */
+  secretInputs: string[];
+  /** What the offline engine answered for the resource. */
+  outputs: Record<string, any>;
+}
+
+export interface Evaluation {
+  project: string;
+  stack: string;
+  resources: Registration[];
+  stackOutputs: Record<string, any>;
+  /** Secret stack outputs by name (their values are in stackOutputs, unwrapped). */
+  secretOutputs: string[];
+}
+
+export interface EvaluateOptions {
+  project: string;
+  stack: string;
+  /** Stack config as Pulumi hands it to a program: `project:key` to string (objects and arrays as JSON). */
+  config: Record<string, string>;
+  secretKeys?: string[];
+  /** Outputs of the deployed stack, as a StackReference to this stack would see them; none for a new stack. */
+  deployedOutputs?: Record<string, unknown>;
+  program: () => Promise<Record<string, unknown> | void>;
+}
+
+/** Records each registration's request before the mock monitor answers it. */
+class CapturingMonitor extends MockMonitor {
+  readonly records: Registration[] = [];
+
+  override async registerResource(req: any, callback: (err: any, resp: any) => void): Promise<void> {
+    const rawInputs: Record<string, any> = req.getObject()?.toJavaScript() ?? {};
+    const propertyDependencies: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((deps: any, key: string) => {
+      propertyDependencies[key] = deps.getUrnsList();
+    });
+    const type: string = req.getType();
+    const name: string = req.getName();
+    const record: Registration = {
+      urn: "",
+      id: null,
+      type,
+      name,
+      parent: req.getParent(),
+      custom: req.getCustom(),
+      dependencies: [...new Set<string>([...req.getDependenciesList(), ...Object.values(propertyDependencies).flat()])],
+      propertyDependencies,
+      options: {
+        protect: req.hasProtect?.() ? req.getProtect() : false,
+        ignoreChanges: req.getIgnorechangesList(),
+        replaceOnChanges: req.getReplaceonchangesList(),
+        deleteBeforeReplace: req.getDeletebeforereplace(),
+        additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+        retainOnDelete: req.hasRetainondelete?.() ? req.getRetainondelete() : false,
+        deletedWith: req.getDeletedwith(),
+        provider: req.getProvider(),
+      },
+      inputs: unwrap(rawInputs),
+      displayInputs: display(rawInputs, type),
+      secretInputs: Object.keys(rawInputs).filter((k) => containsSecret(rawInputs[k])),
+      outputs: {},
+    };
+    this.records.push(record);
+    return super.registerResource(req, (err: any, resp: any) => {
+      if (!err && resp) {
+        record.urn = resp.getUrn();
+        record.id = resp.getId() || null;
+        record.outputs = unwrap(resp.getObject()?.toJavaScript() ?? {});
+      }
+      callback(err, resp);
+    });
+  }
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Evaluates the program once under the capturing monitor. Evaluations share Pulumi's process-wide runtime state,
+ * so they are serialised: concurrent callers wait their turn.
+ */
+export function evaluate(options: EvaluateOptions): Promise<Evaluation> {
+  const run = queue.then(() => evaluateNow(options));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
+  const monitor = new CapturingMonitor({
+    newResource: (args) => {
+      if (args.type === "pulumi:pulumi:StackReference") {
+        return { id: args.inputs.name ?? args.name, state: { name: args.inputs.name, outputs: options.deployedOutputs ?? {}, secretOutputNames: [] } };
+      }
+      return { id: args.custom ? `${args.name}-id` : undefined, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs) } };
+    },
+    call: (args) => fakeCall(args.token, args.inputs),
+  });
+  settings.setMockOptions(monitor, options.project, options.stack, false, "organization");
+  // setMockOptions resets the feature flags (secrets, resource references); ask the monitor again.
+  await (settings as any).awaitFeatureSupport();
+  pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
+  const rawOutputs = (await runInPulumiStack(async () => (await options.program()) ?? {})) ?? {};
+  await (settings as any).waitForRPCs();
+  const stack = monitor.records.find((r) => r.type === "pulumi:pulumi:Stack");
+  const outputState = stack ? monitor.resources.get(stack.urn)?.state : undefined;
+  const serialized = outputState?.toJavaScript ? outputState.toJavaScript() : {};
+  return {
+    project: options.project,
+    stack: options.stack,
+    resources: monitor.records,
+    stackOutputs: unwrap(rawOutputs),
+    secretOutputs: Object.keys(serialized).filter((k) => containsSecret(serialized[k])),
+  };
+}
+
+function isSecretValue(v: any): boolean {
+  return v !== null && typeof v === "object" && v[specialSigKey] === secretSig;
+}
+
+function containsSecret(v: any): boolean {
+  if (isSecretValue(v)) return true;
+  if (Array.isArray(v)) return v.some(containsSecret);
+  if (v !== null && typeof v === "object") return Object.values(v).some(containsSecret);
+  return false;
+}
+
+/** Removes secret wrappers, resolving resource references to their URNs. */
+export function unwrap(v: any): any {
+  if (isSecretValue(v)) return unwrap(v.value);
+  if (v !== null && typeof v === "object" && v[specialSigKey] === resourceRefSig) return v.urn;
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (v !== null && typeof v === "object" && !(v instanceof Date)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+  }
+  return v;
+}
+
+/**
+ * Secrets print as "[secret]". A command's connection is secret as a whole, but its host, port and user are what a
+ * reader needs to see which machine runs each step, so only those are shown.
+ */
+function display(v: any, type: string, path: string[] = []): any {
+  if (isSecretValue(v)) {
+    const inner = v.value;
+    if (type.startsWith("command:") && (path[0] === "connection") && inner && typeof inner === "object") {
+      return showConnection(unwrap(inner));
+    }
+    return secretMarker;
+  }
+  if (Array.isArray(v)) return v.map((x, i) => display(x, type, [...path, String(i)]));
+  if (v !== null && typeof v === "object") {
+    if (v[specialSigKey] === resourceRefSig) return v.urn;
+    if (type.startsWith("command:") && path.length === 0 && v.connection !== undefined) {
+      const { connection, ...rest } = v;
+      return { ...display(rest, type, path), connection: showConnection(unwrap(connection)) };
+    }
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, display(x, type, [...path, k])]));
+  }
+  return v;
+}
+
+function showConnection(c: any): any {
+  if (!c || typeof c !== "object") return c;
+  const shown: Record<string, unknown> = { host: c.host, port: c.port, user: c.user };
+  if (c.privateKey !== undefined) shown.privateKey = secretMarker;
+  if (c.password !== undefined) shown.password = secretMarker;
+  if (c.proxy) shown.proxy = showConnection(c.proxy);
+  return shown;
+}

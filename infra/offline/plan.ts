@@ -1,0 +1,256 @@
+// The offline plan: stack config as the Pulumi CLI would hand it to the program, the diff between two
+// evaluations as Pulumi would compute it, and the human rendering. Pure functions over data.
+import { readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { projectName } from "../config";
+import { Evaluation, Registration } from "./engine";
+
+export interface StackConfig {
+  /** `namespace:key` to the value Pulumi passes (strings; objects and arrays as JSON). */
+  config: Record<string, string>;
+  secretKeys: string[];
+}
+
+/** Reads Pulumi.yaml defaults and Pulumi.<stack>.yaml. Secure values cannot be decrypted offline: "[secret]". */
+export function loadStackConfig(projectDir: string, stack: string): StackConfig {
+  const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) ?? {};
+  const stackFile = join(projectDir, `Pulumi.${stack}.yaml`);
+  if (!existsSync(stackFile)) throw new Error(`no stack file ${stackFile}`);
+  const stackDoc = parse(readFileSync(stackFile, "utf8")) ?? {};
+  const values: Record<string, unknown> = {};
+  const secretKeys: string[] = [];
+  for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
+    if (decl && typeof decl === "object" && "default" in decl) values[`${projectName}:${key}`] = decl.default;
+  }
+  for (const [key, value] of Object.entries<any>(stackDoc.config ?? {})) {
+    const fullKey = key.includes(":") ? key : `${projectName}:${key}`;
+    if (value && typeof value === "object" && "secure" in value) {
+      values[fullKey] = "[secret]";
+      secretKeys.push(fullKey);
+    } else {
+      values[fullKey] = value;
+    }
+  }
+  return { config: toPulumiStrings(values), secretKeys };
+}
+
+export function toPulumiStrings(values: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+}
+
+/**
+ * Applies `KEY=VALUE` overrides. KEY without a namespace is the project's; dotted paths reach inside objects
+ * (`controlPlane.count=5`); VALUE is parsed as YAML.
+ */
+export function applyOverrides(config: Record<string, string>, overrides: string[]): Record<string, string> {
+  const result = { ...config };
+  for (const override of overrides) {
+    const eq = override.indexOf("=");
+    if (eq <= 0) throw new Error(`--set expects KEY=VALUE, got "${override}"`);
+    const key = override.slice(0, eq);
+    const value = parse(override.slice(eq + 1));
+    const [nsKey, ...path] = key.includes(":") ? splitNamespaced(key) : [`${projectName}:${key.split(".")[0]}`, ...key.split(".").slice(1)];
+    if (path.length === 0) {
+      result[nsKey] = typeof value === "string" ? value : JSON.stringify(value);
+      continue;
+    }
+    const current = result[nsKey] !== undefined ? JSON.parse(result[nsKey]) : {};
+    let target = current;
+    for (const part of path.slice(0, -1)) {
+      if (typeof target[part] !== "object" || target[part] === null) target[part] = {};
+      target = target[part];
+    }
+    target[path[path.length - 1]] = value;
+    result[nsKey] = JSON.stringify(current);
+  }
+  return result;
+}
+
+function splitNamespaced(key: string): string[] {
+  const [ns, rest] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+  const [top, ...path] = rest.split(".");
+  return [`${ns}:${top}`, ...path];
+}
+
+export interface DiffEntry {
+  urn: string;
+  type: string;
+  op: "create" | "delete" | "change";
+  keys: string[];
+  replace: boolean;
+}
+
+function stable(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (x && typeof x === "object" && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
+/** Top-level key of an ignoreChanges / replaceOnChanges path: `triggers[*]` → `triggers`, `a.b` → `a`. */
+function topKey(path: string): string {
+  return path.split(/[.[]/)[0];
+}
+
+/**
+ * The diff Pulumi would show going from `before` to `after`: a key in ignoreChanges is never a change; a changed key
+ * in replaceOnChanges (command triggers included) replaces; any other changed input is an in-place update; a
+ * resource on one side only is a create or a delete. Components carry no inputs and are left out.
+ */
+export function diffEvaluations(before: Evaluation, after: Evaluation): DiffEntry[] {
+  const custom = (e: Evaluation) => new Map(e.resources.filter((r) => r.custom).map((r) => [r.urn, r]));
+  const a = custom(before);
+  const b = custom(after);
+  const entries: DiffEntry[] = [];
+  for (const [urn, next] of b) {
+    const prev = a.get(urn);
+    if (!prev) {
+      entries.push({ urn, type: next.type, op: "create", keys: [], replace: false });
+      continue;
+    }
+    const ignored = new Set(next.options.ignoreChanges.map(topKey));
+    const keys = [...new Set([...Object.keys(prev.inputs), ...Object.keys(next.inputs)])]
+      .filter((k) => !ignored.has(k) && stable(prev.inputs[k]) !== stable(next.inputs[k]))
+      .sort();
+    if (keys.length === 0) continue;
+    const replaceOn = new Set(next.options.replaceOnChanges.map(topKey));
+    entries.push({ urn, type: next.type, op: "change", keys, replace: keys.some((k) => replaceOn.has(k)) });
+  }
+  for (const [urn, prev] of a) {
+    if (!b.has(urn)) entries.push({ urn, type: prev.type, op: "delete", keys: [], replace: false });
+  }
+  return entries;
+}
+
+/** A step is a command resource; its node is the prefix of its name (`cp-0-init` runs on cp-0). */
+export interface Step {
+  urn: string;
+  name: string;
+  node: string;
+  step: string;
+  host?: string;
+  dependsOn: string[];
+}
+
+const nodePattern = /^((?:cp|worker|etcd)-\d+|bastion|cluster)-(.+)$/;
+
+export function stepsOf(evaluation: Evaluation): Step[] {
+  const byUrn = new Map(evaluation.resources.map((r) => [r.urn, r]));
+  const isStep = (r: Registration) => r.type.startsWith("command:");
+  // Dependencies through components and other resources are followed until a step is reached.
+  const memo = new Map<string, Set<string>>();
+  const stepDeps = (r: Registration, seen = new Set<string>()): Set<string> => {
+    if (memo.has(r.urn)) return memo.get(r.urn)!;
+    const out = new Set<string>();
+    for (const dep of r.dependencies) {
+      if (seen.has(dep)) continue;
+      seen.add(dep);
+      const d = byUrn.get(dep);
+      if (!d) continue;
+      if (isStep(d)) out.add(d.urn);
+      else stepDeps(d, seen).forEach((x) => out.add(x));
+    }
+    memo.set(r.urn, out);
+    return out;
+  };
+  return evaluation.resources.filter(isStep).map((r) => {
+    const m = nodePattern.exec(r.name);
+    return {
+      urn: r.urn,
+      name: r.name,
+      node: m ? m[1] : r.name,
+      step: m ? m[2] : r.name,
+      host: r.displayInputs.connection?.host,
+      dependsOn: [...stepDeps(r)],
+    };
+  });
+}
+
+/** Stage of each step: 1 + the longest chain of steps it waits for. Steps of one stage may run at once. */
+export function stageOf(steps: Step[]): Map<string, number> {
+  const byUrn = new Map(steps.map((s) => [s.urn, s]));
+  const stage = new Map<string, number>();
+  const visit = (s: Step, path: Set<string>): number => {
+    const known = stage.get(s.urn);
+    if (known !== undefined) return known;
+    if (path.has(s.urn)) throw new Error(`dependency cycle through ${s.name}`);
+    path.add(s.urn);
+    const deps = s.dependsOn.map((u) => byUrn.get(u)).filter((d): d is Step => d !== undefined);
+    const value = 1 + Math.max(0, ...deps.map((d) => visit(d, path)));
+    path.delete(s.urn);
+    stage.set(s.urn, value);
+    return value;
+  };
+  steps.forEach((s) => visit(s, new Set()));
+  return stage;
+}
+
+export interface RenderOptions {
+  stack: string;
+  seconds: number;
+  diff?: DiffEntry[];
+}
+
+export function renderHuman(evaluation: Evaluation, options: RenderOptions): string {
+  const lines: string[] = [];
+  const custom = evaluation.resources.filter((r) => r.custom);
+  const steps = stepsOf(evaluation);
+  const stages = stageOf(steps);
+  lines.push(`kubeadm-ha plan for stack "${options.stack}": ${custom.length} resources, ${steps.length} node steps (evaluated offline in ${options.seconds.toFixed(2)} s)`);
+  lines.push("");
+  lines.push("Resources by type:");
+  const counts = new Map<string, number>();
+  custom.forEach((r) => counts.set(r.type, (counts.get(r.type) ?? 0) + 1));
+  [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).forEach(([type, n]) => lines.push(`  ${String(n).padStart(4)}  ${type}`));
+  lines.push("");
+  lines.push("Steps per node, in order:");
+  const nodes = [...new Set(steps.map((s) => s.node))];
+  for (const node of nodes) {
+    const own = steps.filter((s) => s.node === node).sort((x, y) => stages.get(x.urn)! - stages.get(y.urn)!);
+    const host = own.find((s) => s.host)?.host;
+    lines.push(`  ${node}${host ? ` (${host})` : ""}: ${own.map((s) => s.step).join(" → ")}`);
+  }
+  lines.push("");
+  lines.push("Order across nodes (a stage starts when the steps it waits for are done):");
+  const maxStage = Math.max(0, ...stages.values());
+  for (let i = 1; i <= maxStage; i++) {
+    const here = steps.filter((s) => stages.get(s.urn) === i).map((s) => s.name);
+    lines.push(`  ${String(i).padStart(3)}. ${here.join(", ")}`);
+  }
+  if (options.diff) {
+    lines.push("");
+    const ops = { create: 0, delete: 0, change: 0, replace: 0 };
+    options.diff.forEach((d) => (d.replace ? ops.replace++ : ops[d.op]++));
+    lines.push(`Changes against the stack's own config: ${ops.create} to create, ${ops.change} to update, ${ops.replace} to replace, ${ops.delete} to delete`);
+    for (const d of options.diff) {
+      const name = d.urn.split("::").pop();
+      const what = d.op === "change" ? `${d.replace ? "replace" : "update"} (${d.keys.join(", ")})` : d.op;
+      lines.push(`  ${what.padEnd(12)} ${d.type} ${name}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/** The --json document: one entry per registration, secrets as "[secret]". */
+export function renderJson(evaluation: Evaluation, stackConfig: Record<string, string>, secretKeys: string[], diff?: DiffEntry[]): unknown {
+  return {
+    stack: evaluation.stack,
+    config: Object.fromEntries(Object.entries(stackConfig).map(([k, v]) => [k, secretKeys.includes(k) ? "[secret]" : v])),
+    resources: evaluation.resources.map((r) => ({
+      urn: r.urn,
+      id: r.id,
+      type: r.type,
+      name: r.name,
+      parent: r.parent,
+      dependencies: r.dependencies,
+      options: r.options,
+      inputs: r.displayInputs,
+      outputs: maskOutputs(r),
+    })),
+    ...(diff ? { diff } : {}),
+  };
+}
+
+/** Outputs that are secret in Pulumi (inputs that were secret, additionalSecretOutputs) print as "[secret]". */
+function maskOutputs(r: Registration): Record<string, unknown> {
+  const secret = new Set([...r.secretInputs, ...r.options.additionalSecretOutputs]);
+  return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, secret.has(k) ? "[secret]" : v]));
+}

@@ -1,0 +1,71 @@
+// `npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--json]`: the program evaluated offline, no cloud, no CLI.
+import { performance } from "node:perf_hooks";
+import { join } from "node:path";
+import { projectName } from "../config";
+import { runProgram } from "../program";
+import { ConfigError } from "../validate";
+import { Evaluation, evaluate } from "./engine";
+import { applyOverrides, diffEvaluations, loadStackConfig, renderHuman, renderJson } from "./plan";
+
+interface Args {
+  stack: string;
+  sets: string[];
+  json: boolean;
+}
+
+export function parseArgs(argv: string[]): Args {
+  const args: Args = { stack: "dev", sets: [], json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--json") args.json = true;
+    else if (a === "--stack") args.stack = argv[++i] ?? "";
+    else if (a.startsWith("--stack=")) args.stack = a.slice("--stack=".length);
+    else if (a === "--set") args.sets.push(argv[++i] ?? "");
+    else if (a.startsWith("--set=")) args.sets.push(a.slice("--set=".length));
+    else throw new Error(`unknown argument "${a}"; usage: npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--json]`);
+  }
+  return args;
+}
+
+/** Evaluates the program for a stack config; `deployed` stands in for the stack's previous outputs. */
+export function evaluateStack(stack: string, config: Record<string, string>, secretKeys: string[], deployed?: Record<string, unknown>): Promise<Evaluation> {
+  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs: deployed, program: runProgram });
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const projectDir = join(__dirname, "..", "..");
+  const base = loadStackConfig(projectDir, args.stack);
+  const started = performance.now();
+  let evaluation: Evaluation;
+  let diff;
+  let config = base.config;
+  if (args.sets.length > 0) {
+    // The stack's own config stands for what is deployed: its evaluation gives the "previous outputs".
+    const before = await evaluateStack(args.stack, base.config, base.secretKeys);
+    config = applyOverrides(base.config, args.sets);
+    evaluation = await evaluateStack(args.stack, config, base.secretKeys, before.stackOutputs);
+    diff = diffEvaluations(before, evaluation);
+  } else {
+    evaluation = await evaluateStack(args.stack, base.config, base.secretKeys);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(renderJson(evaluation, config, base.secretKeys, diff), null, 2)}\n`);
+  } else {
+    process.stdout.write(`${renderHuman(evaluation, { stack: args.stack, seconds, diff })}\n`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+    } else {
+      process.stderr.write(`plan failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    process.exit(1);
+  },
+);

@@ -1,0 +1,153 @@
+// kubeadm configuration as typed objects, serialised with `yaml`. Pure: no resources, no I/O.
+import * as semver from "semver";
+import { stringify } from "yaml";
+import { kubeadmV1beta4Since } from "../defaults";
+
+export type EtcdEndpoints =
+  | { kind: "stacked" }
+  | { kind: "external"; endpoints: string[]; caFile: string; certFile: string; keyFile: string };
+
+/** What every node's kubeadm configuration agrees on. */
+export interface ClusterShape {
+  clusterName: string;
+  kubernetesVersion: string;
+  /** host:port of the API load balancer. */
+  controlPlaneEndpoint: string;
+  /** Extra names and addresses the apiserver certificate carries (the LB's DNS name at least). */
+  certSANs: string[];
+  podCidr: string;
+  serviceCidr: string;
+  etcd: EtcdEndpoints;
+}
+
+export interface NodeIdentity {
+  name: string;
+  privateIp: string;
+}
+
+export const criSocket = "unix:///run/containerd/containerd.sock";
+
+export function kubeadmApiVersion(kubernetesVersion: string): "kubeadm.k8s.io/v1beta4" | "kubeadm.k8s.io/v1beta3" {
+  return semver.gte(kubernetesVersion, kubeadmV1beta4Since) ? "kubeadm.k8s.io/v1beta4" : "kubeadm.k8s.io/v1beta3";
+}
+
+/** v1beta4 lists extra arguments as name/value pairs; v1beta3 as a map. */
+function extraArgs(apiVersion: string, args: Record<string, string>): unknown {
+  return apiVersion.endsWith("v1beta4") ? Object.entries(args).map(([name, value]) => ({ name, value })) : args;
+}
+
+/**
+ * Control-plane kubelets talk to their own apiserver rather than the LB, so a kubelet upgraded first never talks
+ * to an older apiserver. Alpha in 1.31 and 1.32 (enabled here); on by default from 1.33.
+ */
+function featureGates(kubernetesVersion: string): Record<string, boolean> | undefined {
+  const minor = semver.minor(kubernetesVersion);
+  return minor === 31 || minor === 32 ? { ControlPlaneKubeletLocalMode: true } : undefined;
+}
+
+function nodeRegistration(apiVersion: string, node: NodeIdentity) {
+  return {
+    name: node.name,
+    criSocket,
+    kubeletExtraArgs: extraArgs(apiVersion, { "node-ip": node.privateIp }),
+  };
+}
+
+export function clusterConfiguration(shape: ClusterShape): Record<string, unknown> {
+  const apiVersion = kubeadmApiVersion(shape.kubernetesVersion);
+  const etcd =
+    shape.etcd.kind === "stacked"
+      ? { local: { dataDir: "/var/lib/etcd" } }
+      : {
+          external: {
+            endpoints: shape.etcd.endpoints,
+            caFile: shape.etcd.caFile,
+            certFile: shape.etcd.certFile,
+            keyFile: shape.etcd.keyFile,
+          },
+        };
+  const gates = featureGates(shape.kubernetesVersion);
+  return {
+    apiVersion,
+    kind: "ClusterConfiguration",
+    clusterName: shape.clusterName,
+    kubernetesVersion: `v${shape.kubernetesVersion}`,
+    controlPlaneEndpoint: shape.controlPlaneEndpoint,
+    apiServer: { certSANs: shape.certSANs },
+    networking: { podSubnet: shape.podCidr, serviceSubnet: shape.serviceCidr },
+    etcd,
+    ...(gates ? { featureGates: gates } : {}),
+  };
+}
+
+const kubeletConfiguration = {
+  apiVersion: "kubelet.config.k8s.io/v1beta1",
+  kind: "KubeletConfiguration",
+  cgroupDriver: "systemd",
+};
+
+export interface InitArgs {
+  shape: ClusterShape;
+  node: NodeIdentity;
+  /** `abcdef.0123456789abcdef`: secret. */
+  bootstrapToken: string;
+  /** 64 hex characters: encrypts the control-plane certificates uploaded with --upload-certs. Secret. */
+  certificateKey: string;
+}
+
+/** The whole `kubeadm init --config` document set for the first control plane. Carries secrets. */
+export function initConfiguration(args: InitArgs): string {
+  const apiVersion = kubeadmApiVersion(args.shape.kubernetesVersion);
+  const init = {
+    apiVersion,
+    kind: "InitConfiguration",
+    bootstrapTokens: [
+      {
+        token: args.bootstrapToken,
+        ttl: "24h0m0s",
+        usages: ["signing", "authentication"],
+        groups: ["system:bootstrappers:kubeadm:default-node-token"],
+      },
+    ],
+    certificateKey: args.certificateKey,
+    localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: 6443 },
+    nodeRegistration: nodeRegistration(apiVersion, args.node),
+  };
+  return [init, clusterConfiguration(args.shape), kubeletConfiguration].map((doc) => stringify(doc)).join("---\n");
+}
+
+export interface JoinArgs {
+  shape: ClusterShape;
+  node: NodeIdentity;
+  bootstrapToken: string;
+  /** `sha256:<hex>` of the cluster CA's public key. */
+  caCertHash: string;
+  /** Present for control planes: joins as a control plane and downloads the shared certificates with this key. */
+  certificateKey?: string;
+}
+
+/** The `kubeadm join --config` document for a control plane or a worker. Carries secrets. */
+export function joinConfiguration(args: JoinArgs): string {
+  const apiVersion = kubeadmApiVersion(args.shape.kubernetesVersion);
+  const join = {
+    apiVersion,
+    kind: "JoinConfiguration",
+    discovery: {
+      bootstrapToken: {
+        apiServerEndpoint: args.shape.controlPlaneEndpoint,
+        token: args.bootstrapToken,
+        caCertHashes: [args.caCertHash],
+      },
+    },
+    nodeRegistration: nodeRegistration(apiVersion, args.node),
+    ...(args.certificateKey !== undefined
+      ? {
+          controlPlane: {
+            certificateKey: args.certificateKey,
+            localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: 6443 },
+          },
+        }
+      : {}),
+  };
+  return stringify(join);
+}

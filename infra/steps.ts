@@ -1,0 +1,67 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { remoteInvocation } from "./scripts/common";
+
+/** How the program reaches a node over SSH: directly, or through the bastion as a jump host. */
+export interface SshAccess {
+  user: string;
+  /** Secret. */
+  privateKey: pulumi.Output<string>;
+  /** The bastion's public address; absent when nodes are reachable directly. */
+  bastionHost?: pulumi.Input<string>;
+}
+
+/** A machine that node steps run on. Provider-neutral: an EC2 instance or an existing host. */
+export interface NodeHost {
+  /** Kubernetes node name and step prefix: cp-0, worker-3, etcd-1. */
+  name: string;
+  privateIp: pulumi.Output<string>;
+  connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
+  /** The cloud resource the steps must wait for (the instance), if any. */
+  machine?: pulumi.Resource;
+}
+
+/**
+ * SSH connection values for a node. Connection attempts are retried for up to ~15 minutes (60 × 15 s) so a step
+ * can wait for a booting instance; the whole connection is a secret in state.
+ */
+export function sshConnection(address: pulumi.Input<string>, access: SshAccess): pulumi.Output<command.types.input.remote.ConnectionArgs> {
+  return pulumi.secret(
+    pulumi.all([address, access.privateKey, access.bastionHost]).apply(([host, privateKey, bastionHost]) => ({
+      host,
+      port: 22,
+      user: access.user,
+      privateKey,
+      dialErrorLimit: 60,
+      perDialTimeout: 15,
+      ...(bastionHost ? { proxy: { host: bastionHost, port: 22, user: access.user, privateKey, dialErrorLimit: 60, perDialTimeout: 15 } } : {}),
+    })),
+  );
+}
+
+export interface NodeStepArgs {
+  host: NodeHost;
+  /** The step script from a pure builder (runs as root). */
+  script: pulumi.Input<string>;
+  /** Secret input for the script (a kubeadm config with a token); never in argv. */
+  stdin?: pulumi.Input<string>;
+  /** A script to run when the step is deleted (sees the last run's stdout). */
+  deleteScript?: pulumi.Input<string>;
+  /** What of the script's streams reaches `pulumi up` output; default both. */
+  logging?: "stdout" | "stderr" | "stdoutAndStderr" | "none";
+}
+
+/** One named lifecycle step on one node. */
+export function nodeStep(name: string, args: NodeStepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+  return new command.remote.Command(
+    name,
+    {
+      connection: args.host.connection,
+      create: pulumi.output(args.script).apply(remoteInvocation),
+      ...(args.deleteScript !== undefined ? { delete: pulumi.output(args.deleteScript).apply(remoteInvocation) } : {}),
+      ...(args.stdin !== undefined ? { stdin: pulumi.secret(args.stdin) } : {}),
+      logging: args.logging ?? "stdoutAndStderr",
+    },
+    opts,
+  );
+}

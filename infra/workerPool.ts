@@ -1,0 +1,49 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { bootstrapIgnoreChanges, ControlPlane, JoinCredentials } from "./controlPlane";
+import { ClusterShape, joinConfiguration } from "./scripts/kubeadmConfig";
+import { joinWorkerScript } from "./scripts/joinNode";
+import { prepareNodeScript } from "./scripts/prepareNode";
+import { NodeHost, nodeStep } from "./steps";
+
+export interface WorkerPoolArgs {
+  hosts: NodeHost[];
+  shape: pulumi.Output<ClusterShape>;
+  credentials: JoinCredentials;
+  controlPlane: ControlPlane;
+}
+
+/**
+ * Workers: each is prepared as soon as its machine boots and joins through the API load balancer once cp-0 is
+ * initialised. Invariant: workers never wait on each other — a slow or failed worker holds back no other.
+ */
+export class WorkerPool extends pulumi.ComponentResource {
+  readonly joins: command.remote.Command[];
+
+  constructor(name: string, args: WorkerPoolArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kubeadm-ha:cluster:WorkerPool", name, {}, opts);
+    this.joins = createWorkerPool(args, this);
+    this.registerOutputs({});
+  }
+}
+
+export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource): command.remote.Command[] {
+  return args.hosts.map((host) => {
+    const prepare = nodeStep(
+      `${host.name}-prepare`,
+      { host, script: args.shape.apply((s) => prepareNodeScript({ node: host.name, kubernetesVersion: s.kubernetesVersion })) },
+      { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges },
+    );
+    return nodeStep(
+      `${host.name}-join`,
+      {
+        host,
+        script: joinWorkerScript({ node: host.name }),
+        stdin: pulumi
+          .all([args.shape, host.privateIp, args.credentials.bootstrapToken, args.controlPlane.caCertHash])
+          .apply(([shape, privateIp, bootstrapToken, caCertHash]) => joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken, caCertHash })),
+      },
+      { parent, dependsOn: [prepare, args.controlPlane.init], ignoreChanges: bootstrapIgnoreChanges },
+    );
+  });
+}

@@ -1,0 +1,47 @@
+// Evaluates the real program under the capturing engine, from the dev stack's config plus overrides.
+import { join } from "node:path";
+import { projectName } from "../../infra/config";
+import { Evaluation, Registration, evaluate } from "../../infra/offline/engine";
+import { applyOverrides, loadStackConfig } from "../../infra/offline/plan";
+import { runProgram } from "../../infra/program";
+
+export const projectDir = join(__dirname, "..", "..");
+
+/** The dev stack's config with `--set`-style overrides (KEY=VALUE, VALUE as YAML). */
+export function devConfig(sets: string[] = []) {
+  const base = loadStackConfig(projectDir, "dev");
+  return { config: applyOverrides(base.config, sets), secretKeys: base.secretKeys };
+}
+
+export async function evaluateDev(sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {
+  const { config, secretKeys } = devConfig(sets);
+  return evaluate({ project: projectName, stack: "dev", config, secretKeys, deployedOutputs, program: runProgram });
+}
+
+export function byType(e: Evaluation, type: string): Registration[] {
+  return e.resources.filter((r) => r.type === type);
+}
+
+export function byName(e: Evaluation, name: string, type?: string): Registration {
+  const found = e.resources.filter((r) => r.name === name && (type === undefined || r.type === type));
+  if (found.length !== 1) throw new Error(`expected one resource named ${name}${type ? ` of ${type}` : ""}, found ${found.length}`);
+  return found[0];
+}
+
+/** Every URN the resource waits for, directly or through other resources. */
+export function transitiveDeps(e: Evaluation, r: Registration): Set<string> {
+  const byUrn = new Map(e.resources.map((x) => [x.urn, x]));
+  const out = new Set<string>();
+  const stack = [...r.dependencies];
+  while (stack.length) {
+    const u = stack.pop()!;
+    if (out.has(u)) continue;
+    out.add(u);
+    stack.push(...(byUrn.get(u)?.dependencies ?? []));
+  }
+  return out;
+}
+
+export function waitsFor(e: Evaluation, later: Registration, earlier: Registration): boolean {
+  return transitiveDeps(e, later).has(earlier.urn);
+}
