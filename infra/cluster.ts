@@ -8,11 +8,15 @@ import { sshUser } from "./defaults";
 import { ApiLoadBalancer } from "./loadBalancer";
 import { createMachine, createMachineBase } from "./machines";
 import { Network } from "./network";
-import { ClusterShape } from "./scripts/kubeadmConfig";
+import { ClusterShape, EtcdEndpoints } from "./scripts/kubeadmConfig";
+import { createEtcdPki } from "./etcdPki";
+import { ExternalEtcd } from "./externalEtcd";
 import { waitForNodesScript } from "./scripts/waitForNodes";
 import { SecurityGroups } from "./securityGroups";
 import { NodeHost, nodeStep, sshConnection } from "./steps";
 import { WorkerPool } from "./workerPool";
+import { preUpgradeSnapshotScript } from "../lifecycle/scripts/snapshot";
+import { RollingUpgrade } from "../lifecycle/upgrade";
 
 export interface ClusterInputs {
   clusterName: string;
@@ -29,10 +33,11 @@ export interface ClusterOutputs {
 }
 
 /** Node names by role, in creation order; cp-0 is the first control plane. */
-export function nodeNames(config: Pick<ClusterConfig, "controlPlane" | "workers">) {
+export function nodeNames(config: Pick<ClusterConfig, "controlPlane" | "workers" | "etcd" | "etcdTopology">) {
   return {
     controlPlanes: Array.from({ length: config.controlPlane.count }, (_, i) => `cp-${i}`),
     workers: Array.from({ length: config.workers.count }, (_, i) => `worker-${i}`),
+    etcd: config.etcdTopology === "external" ? Array.from({ length: config.etcd.count }, (_, i) => `etcd-${i}`) : [],
   };
 }
 
@@ -111,18 +116,40 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
   });
 
-  const shape: pulumi.Output<ClusterShape> = pulumi.all([api.endpoint, api.dnsName]).apply(([endpoint, dnsName]) => ({
+  const etcdHosts: NodeHost[] = names.etcd.map((name, i) => {
+    const machine = createMachine(
+      base,
+      { hostname: name, role: "etcd", instanceType: config.etcd.instanceType, volumeGiB: config.etcd.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.etcd] },
+      machineParent,
+    );
+    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
+  });
+  const externalEtcd =
+    config.etcdTopology === "external"
+      ? new ExternalEtcd(
+          "etcd",
+          { hosts: etcdHosts, version: config.etcd.version, pki: createEtcdPki("etcd-pki", { members: etcdHosts.map((h) => ({ name: h.name, privateIp: h.privateIp })) }, machineParent) },
+          { parent },
+        )
+      : undefined;
+  const etcdShape: pulumi.Output<EtcdEndpoints> = externalEtcd ? externalEtcd.kubeadmEtcd : pulumi.output({ kind: "stacked" as const });
+
+  const shape: pulumi.Output<ClusterShape> = pulumi.all([api.endpoint, api.dnsName, etcdShape]).apply(([endpoint, dnsName, etcd]) => ({
     clusterName,
     kubernetesVersion: config.kubernetesVersion,
     controlPlaneEndpoint: endpoint,
     certSANs: [dnsName],
     podCidr: config.network.podCidr,
     serviceCidr: config.network.serviceCidr,
-    etcd: { kind: "stacked" as const },
+    etcd,
   }));
   const credentials = createJoinCredentials(machineParent);
 
-  const controlPlane = new ControlPlane("control-plane", { hosts: cpHosts, shape, credentials, initAfter: attachments }, { parent });
+  const controlPlane = new ControlPlane(
+    "control-plane",
+    { hosts: cpHosts, shape, credentials, initAfter: [...attachments, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { parent },
+  );
   const cni = new Cni("cni", { name: config.cni.name, version: config.cni.version, podCidr: config.network.podCidr, kubeconfig: controlPlane.kubeconfig, dependsOn: [controlPlane] }, { parent });
   const cpJoins = new ControlPlaneJoins(
     "control-plane-joins",
@@ -131,15 +158,30 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
   );
   const workers = new WorkerPool("workers", { hosts: workerHosts, shape, credentials, controlPlane }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
-  nodeStep(
+  const nodesReady = nodeStep(
     "cluster-wait-nodes-ready",
     { host: cpHosts[0], script: waitForNodesScript({ node: cpHosts[0].name, expectedNodes: allNodes }) },
     { parent, dependsOn: [cni, cpJoins, workers] },
+  );
+  new RollingUpgrade(
+    "upgrade",
+    {
+      controlPlanes: cpHosts,
+      workers: workerHosts,
+      kubernetesVersion: config.kubernetesVersion,
+      maxUnavailable: config.workers.maxUnavailable,
+      apiEndpoint: api.endpoint,
+      etcd: { kind: "stacked" },
+      snapshotScript: (node) => preUpgradeSnapshotScript({ node, etcd: { kind: "stacked" } }),
+      after: [nodesReady],
+    },
+    { parent },
   );
 
   const nodeList = pulumi.all([
     ...cpHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "control-plane", privateIp: ip }))),
     ...workerHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "worker", privateIp: ip }))),
+    ...etcdHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "etcd", privateIp: ip }))),
   ]);
   return { kubeconfig: controlPlane.kubeconfig, apiEndpoint: api.endpoint, bastionAddress: bastionIp.publicIp, nodes: nodeList };
 }

@@ -1,17 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createCluster } from "./cluster";
 import { readRawConfig } from "./config";
-import { readDeployedState } from "./deployedState";
-import { validateOrThrow } from "./validate";
+import { checkAgainstDeployed, readDeployedState } from "./deployedState";
+import { ConfigError, validateOrThrow } from "./validate";
 
 /**
  * The program. Order matters: the whole configuration is validated before any resource is registered; then the
- * deployed stack's own outputs are read; then the cluster is declared.
+ * deployed stack's own outputs are read (a read, not a resource to build) and the change is checked against them
+ * (skew policy, topology); only then is the cluster declared.
  */
 export async function runProgram(): Promise<Record<string, unknown>> {
   const { raw, sshPrivateKey } = readRawConfig();
   const config = validateOrThrow(raw);
-  await readDeployedState();
+  const deployed = await readDeployedState();
+  const changeProblems = checkAgainstDeployed(deployed, config);
+  if (changeProblems.length > 0) throw new ConfigError(changeProblems);
   const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
   const cluster = createCluster({ clusterName, config, sshPrivateKey });
   return {

@@ -2,6 +2,14 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { remoteInvocation } from "./scripts/common";
 
+/**
+ * Bootstrap steps that exist once per node are created with the version the cluster had when the node joined;
+ * their scripts carry that version. Invariant: a later version bump must never re-run them (that would reinstall
+ * and re-init every node at once), so `create` and `stdin` are ignored after creation. Upgrades are separate,
+ * ordered steps.
+ */
+export const bootstrapIgnoreChanges = ["create", "stdin"];
+
 /** How the program reaches a node over SSH: directly, or through the bastion as a jump host. */
 export interface SshAccess {
   user: string;

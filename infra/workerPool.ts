@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { bootstrapIgnoreChanges, ControlPlane, JoinCredentials } from "./controlPlane";
+import { ControlPlane, JoinCredentials } from "./controlPlane";
+import { bootstrapIgnoreChanges } from "./steps";
 import { ClusterShape, joinConfiguration } from "./scripts/kubeadmConfig";
 import { joinWorkerScript } from "./scripts/joinNode";
 import { prepareNodeScript } from "./scripts/prepareNode";

@@ -138,8 +138,23 @@ async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
   // setMockOptions resets the feature flags (secrets, resource references); ask the monitor again.
   await (settings as any).awaitFeatureSupport();
   pulumi.runtime.setAllConfig(options.config, options.secretKeys ?? []);
-  const rawOutputs = (await runInPulumiStack(async () => (await options.program()) ?? {})) ?? {};
-  await (settings as any).waitForRPCs();
+  // An error thrown inside an apply surfaces only as an unhandled rejection; under the real engine it fails the
+  // update, so here it fails the evaluation (never a silently smaller graph).
+  const applyErrors: unknown[] = [];
+  const onRejection = (reason: unknown) => applyErrors.push(reason);
+  process.on("unhandledRejection", onRejection);
+  let rawOutputs: Record<string, any>;
+  try {
+    rawOutputs = (await runInPulumiStack(async () => (await options.program()) ?? {})) ?? {};
+    await (settings as any).waitForRPCs();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
+  if (applyErrors.length > 0) {
+    const first = applyErrors[0];
+    throw first instanceof Error ? first : new Error(String(first));
+  }
   const stack = monitor.records.find((r) => r.type === "pulumi:pulumi:Stack");
   const outputState = stack ? monitor.resources.get(stack.urn)?.state : undefined;
   const serialized = outputState?.toJavaScript ? outputState.toJavaScript() : {};

@@ -97,6 +97,7 @@ export function fakeOutputs(type: string, name: string, inputs: Record<string, a
 
 /** Steps whose stdout the program reads answer with a plausible value. */
 function fakeCommandStdout(name: string, inputs: Record<string, any>): string {
+  if (name.endsWith("-init")) return `KUBEADM_HA_CA_CERT_HASH=sha256:${hex(`ca/${name}`, 64)}\n`;
   if (name.endsWith("read-kubeconfig")) {
     const server = /https:\/\/[^'" ]+:6443/.exec(String(inputs.create ?? ""))?.[0] ?? "https://api.offline:6443";
     return [

@@ -40,11 +40,20 @@ async function main(): Promise<number> {
   let evaluation: Evaluation;
   let diff;
   let config = base.config;
+  const notes: string[] = [];
   if (args.sets.length > 0) {
     // The stack's own config stands for what is deployed: its evaluation gives the "previous outputs".
     const before = await evaluateStack(args.stack, base.config, base.secretKeys);
     config = applyOverrides(base.config, args.sets);
-    evaluation = await evaluateStack(args.stack, config, base.secretKeys, before.stackOutputs);
+    const deployed = { ...before.stackOutputs };
+    const topology = config[`${projectName}:etcdTopology`];
+    if (topology !== undefined && topology !== deployed.etcdTopology) {
+      // A deployed stack refuses a topology switch (pulumi preview fails naming etcdTopology); the plan shows what
+      // a new stack with the other topology would build.
+      notes.push(`etcdTopology ${deployed.etcdTopology} → ${topology}: shown as a new stack would be built; a deployed stack refuses this switch at preview.`);
+      delete deployed.etcdTopology;
+    }
+    evaluation = await evaluateStack(args.stack, config, base.secretKeys, deployed);
     diff = diffEvaluations(before, evaluation);
   } else {
     evaluation = await evaluateStack(args.stack, base.config, base.secretKeys);
@@ -54,6 +63,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify(renderJson(evaluation, config, base.secretKeys, diff), null, 2)}\n`);
   } else {
     process.stdout.write(`${renderHuman(evaluation, { stack: args.stack, seconds, diff })}\n`);
+    notes.forEach((note) => process.stdout.write(`Note: ${note}\n`));
   }
   return 0;
 }

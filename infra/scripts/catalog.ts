@@ -1,0 +1,54 @@
+// Every node-script builder rendered with representative arguments: the shared table that shellcheck (and any other
+// whole-catalog check) runs over. A new builder in infra/scripts/ adds its samples here.
+import {
+  configureEtcdMemberScript,
+  installApiserverEtcdClientScript,
+  installEtcdMemberScript,
+  waitEtcdClusterHealthyScript,
+} from "./etcdMember";
+import { initControlPlaneScript } from "./initControlPlane";
+import { joinControlPlaneScript, joinWorkerScript } from "./joinNode";
+import { prepareNodeScript } from "./prepareNode";
+import { readKubeconfigScript } from "./readKubeconfig";
+import { waitForNodesScript } from "./waitForNodes";
+import { lifecycleSampleScripts } from "../../lifecycle/scripts/samples";
+
+export interface SampleScript {
+  /** Builder and variant, e.g. "joinControlPlaneScript (stacked etcd)". */
+  name: string;
+  script: string;
+}
+
+export function sampleScripts(): SampleScript[] {
+  return [
+    { name: "prepareNodeScript (1.35.9)", script: prepareNodeScript({ node: "cp-0", kubernetesVersion: "1.35.9" }) },
+    { name: "prepareNodeScript (1.30.0)", script: prepareNodeScript({ node: "worker-0", kubernetesVersion: "1.30.0" }) },
+    { name: "initControlPlaneScript", script: initControlPlaneScript({ node: "cp-0" }) },
+    {
+      name: "joinControlPlaneScript (stacked etcd)",
+      script: joinControlPlaneScript({ node: "cp-1", stackedEtcd: true }),
+    },
+    {
+      name: "joinControlPlaneScript (external etcd)",
+      script: joinControlPlaneScript({ node: "cp-2", stackedEtcd: false }),
+    },
+    { name: "joinWorkerScript", script: joinWorkerScript({ node: "worker-0" }) },
+    { name: "readKubeconfigScript", script: readKubeconfigScript({ node: "cp-0" }) },
+    {
+      name: "waitForNodesScript",
+      script: waitForNodesScript({ node: "cp-0", expectedNodes: ["cp-0", "cp-1", "cp-2", "worker-0", "worker-1"] }),
+    },
+    { name: "installEtcdMemberScript (3.6.6)", script: installEtcdMemberScript({ node: "etcd-0", etcdVersion: "3.6.6" }) },
+    { name: "installEtcdMemberScript (3.4.23)", script: installEtcdMemberScript({ node: "etcd-1", etcdVersion: "3.4.23" }) },
+    { name: "configureEtcdMemberScript", script: configureEtcdMemberScript({ node: "etcd-0" }) },
+    {
+      name: "waitEtcdClusterHealthyScript",
+      script: waitEtcdClusterHealthyScript({
+        node: "etcd-0",
+        endpoints: ["https://10.0.1.10:2379", "https://10.0.2.10:2379", "https://10.0.3.10:2379"],
+      }),
+    },
+    { name: "installApiserverEtcdClientScript", script: installApiserverEtcdClientScript({ node: "cp-0" }) },
+    ...lifecycleSampleScripts(),
+  ];
+}

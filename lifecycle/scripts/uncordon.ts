@@ -1,0 +1,57 @@
+// Step "uncordon": a node back in service after its upgrade, and healthy, from a control plane. Pure.
+import { nodePaths } from "../../infra/defaults";
+import { nodeScript, shellQuote } from "../../infra/scripts/common";
+import { controlPlaneComponents, UpgradeTimeouts } from "../defaults";
+import { NodeRole } from "../upgradePlan";
+import { assertNodeName, bashArray, bx, nodeFragment, timeoutsWith, versionFragment } from "./common";
+
+const builder = "uncordonNodeScript";
+
+export interface UncordonArgs {
+  /** The control plane the step runs on (it has admin.conf). */
+  runsOn: string;
+  /** The node to put back in service. */
+  node: string;
+  role: NodeRole;
+  kubernetesVersion: string;
+  timeouts?: Partial<UpgradeTimeouts>;
+}
+
+/**
+ * Step "uncordon". Refuses skew. Uncordons the node if it is cordoned (on a fresh cluster it is not, and nothing
+ * changes), then waits — the gate the next node's upgrade waits for — until the node is Ready and reports the
+ * target kubelet, and, for a control plane, its kube-apiserver, kube-controller-manager and kube-scheduler pods
+ * run the target image, Running and Ready.
+ */
+export function uncordonNodeScript(args: UncordonArgs): string {
+  assertNodeName(builder, "runsOn", args.runsOn);
+  assertNodeName(builder, "node", args.node);
+  const timeouts = timeoutsWith(args.timeouts);
+  const components = args.role === "control-plane" ? [...controlPlaneComponents] : [];
+  const body = String.raw`
+RUNS_ON=${shellQuote(args.runsOn)}
+${nodeFragment(args.node)}
+${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
+COMPONENTS=${bashArray(components)}
+
+check_cluster_skew
+if node_cordoned; then
+  log "uncordoning $TARGET (from $RUNS_ON)"
+  timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s uncordon "$TARGET" 2>&1 | log_output || die "could not uncordon $TARGET"
+else
+  log "$TARGET is schedulable"
+fi
+wait_until ${timeouts.nodeReady} "node $TARGET to be Ready" node_ready
+kubelet=$(target_kubelet_version)
+[ "$kubelet" = "v$VERSION" ] || die "$TARGET is Ready but reports kubelet $kubelet, expected v$VERSION"
+for component in "${bx("COMPONENTS[@]")}"; do
+  wait_until ${timeouts.controlPlanePods} "pod $component-$TARGET to run v$VERSION, Running and Ready" pod_healthy "$component-$TARGET"
+done
+if [ "${bx("#COMPONENTS[@]")}" -gt 0 ]; then
+  log "$TARGET Ready at v$VERSION; ${bx("COMPONENTS[*]")} Running and Ready"
+else
+  log "$TARGET Ready at v$VERSION"
+fi
+`;
+  return nodeScript({ node: args.node, step: "uncordon" }, body);
+}

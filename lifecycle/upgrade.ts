@@ -1,0 +1,132 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { NodeHost, nodeStep } from "../infra/steps";
+import { EtcdHealthTarget } from "./scripts/common";
+import { drainNodeScript } from "./scripts/drain";
+import { preflightChecksScript } from "./scripts/preflight";
+import { uncordonNodeScript } from "./scripts/uncordon";
+import { upgradeControlPlaneScript } from "./scripts/upgradeControlPlane";
+import { upgradeKubeadmScript } from "./scripts/upgradeKubeadm";
+import { upgradeKubeletScript } from "./scripts/upgradeKubelet";
+import { upgradeWorkerScript } from "./scripts/upgradeWorker";
+import { planUpgrade, UpgradeStep } from "./upgradePlan";
+
+/** Where etcd runs: on the control planes, or on its own members (reached by endpoints, snapshotted on hosts[0]). */
+export type UpgradeEtcd = { kind: "stacked" } | { kind: "external"; endpoints: string[]; hosts: NodeHost[] };
+
+export interface RollingUpgradeArgs {
+  /** Control planes in order: controlPlanes[0] runs `kubeadm upgrade apply`, the pre-flight checks and the workers' drains. */
+  controlPlanes: NodeHost[];
+  /** Workers in order; drained and upgraded in batches of maxUnavailable. */
+  workers: NodeHost[];
+  /** The target release (x.y.z). It is in every step's script, so a bump updates every step in place. */
+  kubernetesVersion: string;
+  /** Workers drained at once (config workers.maxUnavailable; default 1). */
+  maxUnavailable: number;
+  /** host:port of the API load balancer: the pre-flight asks /readyz through it. */
+  apiEndpoint: pulumi.Input<string>;
+  etcd: UpgradeEtcd;
+  /**
+   * The script of the pre-upgrade etcd snapshot on a member (cp-0, or etcd-0 with external etcd). Its step is
+   * labelled with the target version, so it runs again on every bump.
+   */
+  snapshotScript: (node: string) => string;
+  /** What the first step waits for: the end of bootstrap (every node Ready). */
+  after: pulumi.Input<pulumi.Resource>[];
+}
+
+/**
+ * The rolling upgrade as chained commands, one per planned step (planUpgrade). Every step is present from the
+ * cluster's creation — where each finds the target already in place and does nothing — and the version bump changes
+ * every step's script: Pulumi then updates them in place, in dependency order, and a failed step stops its chain.
+ * No `triggers`: they would replace the steps, and a replacement could run delete scripts.
+ */
+export class RollingUpgrade extends pulumi.ComponentResource {
+  /** Every step by id (`cp-0-drain`), in plan order. */
+  readonly steps: Map<string, command.remote.Command>;
+  /** The steps nothing else in the upgrade waits for: the end of the upgrade. */
+  readonly last: command.remote.Command[];
+
+  constructor(name: string, args: RollingUpgradeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kubeadm-ha:lifecycle:RollingUpgrade", name, {}, opts);
+    const out = createRollingUpgrade(name, args, this);
+    this.steps = out.steps;
+    this.last = out.last;
+    this.registerOutputs({});
+  }
+}
+
+/** The line that labels a supplied script with the target version (after its shebang). */
+export function labelWithTarget(script: string, kubernetesVersion: string): string {
+  const label = `# kubeadm-ha: before the rolling upgrade to v${kubernetesVersion}`;
+  const newline = script.indexOf("\n");
+  if (script.startsWith("#!") && newline >= 0) return `${script.slice(0, newline + 1)}${label}\n${script.slice(newline + 1)}`;
+  return `${label}\n${script}`;
+}
+
+export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, parent: pulumi.Resource) {
+  const hosts = new Map<string, NodeHost>();
+  const etcdHosts = args.etcd.kind === "external" ? args.etcd.hosts : [];
+  for (const host of [...args.controlPlanes, ...args.workers, ...etcdHosts]) {
+    if (hosts.has(host.name)) throw new Error(`${name}: node ${host.name} is listed twice`);
+    hosts.set(host.name, host);
+  }
+  if (args.etcd.kind === "external" && etcdHosts.length === 0) throw new Error(`${name}: external etcd needs at least one host to snapshot on`);
+  const controlPlanes = args.controlPlanes.map((h) => h.name);
+  const plan = planUpgrade({
+    controlPlanes,
+    workers: args.workers.map((h) => h.name),
+    maxUnavailable: args.maxUnavailable,
+    snapshotOn: etcdHosts.length > 0 ? etcdHosts[0].name : controlPlanes[0],
+  });
+  const version = args.kubernetesVersion;
+  const etcdHealth: EtcdHealthTarget =
+    args.etcd.kind === "stacked" ? { kind: "stacked", members: controlPlanes } : { kind: "external", endpoints: args.etcd.endpoints };
+  const preflightEtcd = args.etcd.kind === "stacked" ? { kind: "stacked" as const } : { kind: "external" as const, endpoints: args.etcd.endpoints };
+
+  const scriptFor = (step: UpgradeStep): pulumi.Input<string> => {
+    const action = step.action;
+    switch (action.kind) {
+      case "preflight":
+        return pulumi.output(args.apiEndpoint).apply((apiEndpoint) =>
+          preflightChecksScript({
+            node: step.runsOn,
+            kubernetesVersion: version,
+            nodes: [...controlPlanes, ...args.workers.map((h) => h.name)],
+            controlPlanes,
+            apiEndpoint,
+            etcd: preflightEtcd,
+          }),
+        );
+      case "snapshot":
+        return labelWithTarget(args.snapshotScript(step.runsOn), version);
+      case "upgrade-kubeadm":
+        return upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, etcdHealthFirst: action.etcdHealthFirst ? etcdHealth : undefined });
+      case "drain":
+        return drainNodeScript({ runsOn: step.runsOn, node: step.node, role: action.role, kubernetesVersion: version });
+      case "upgrade-control-plane":
+        return upgradeControlPlaneScript({ node: step.node, kubernetesVersion: version, mode: action.mode });
+      case "upgrade-kubelet":
+        return upgradeKubeletScript({ node: step.node, kubernetesVersion: version });
+      case "uncordon":
+        return uncordonNodeScript({ runsOn: step.runsOn, node: step.node, role: action.role, kubernetesVersion: version });
+      case "upgrade-worker":
+        return upgradeWorkerScript({ node: step.node, kubernetesVersion: version });
+      default: {
+        const never: never = action;
+        throw new Error(`${name}: unknown upgrade action ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const steps = new Map<string, command.remote.Command>();
+  for (const step of plan) {
+    const host = hosts.get(step.runsOn);
+    if (!host) throw new Error(`${name}: step ${step.id} runs on ${step.runsOn}, which is not a known host`);
+    const dependsOn: pulumi.Input<pulumi.Resource>[] = step.after.length === 0 ? [...args.after] : step.after.map((id) => steps.get(id)!);
+    steps.set(step.id, nodeStep(step.id, { host, script: scriptFor(step), logging: "stdoutAndStderr" }, { parent, dependsOn }));
+  }
+  const waitedFor = new Set(plan.flatMap((s) => s.after));
+  const last = plan.filter((s) => !waitedFor.has(s.id)).map((s) => steps.get(s.id)!);
+  return { plan, steps, last };
+}
