@@ -83,7 +83,14 @@ class CapturingMonitor extends MockMonitor {
       name,
       parent: req.getParent(),
       custom: req.getCustom(),
-      dependencies: [...new Set<string>([...req.getDependenciesList(), ...Object.values(propertyDependencies).flat()])],
+      // A resource also waits for its provider (a reference "urn::id").
+      dependencies: [
+        ...new Set<string>([
+          ...req.getDependenciesList(),
+          ...Object.values(propertyDependencies).flat(),
+          ...(req.getProvider() && !req.getProvider().includes("::default_") ? [req.getProvider().split("::").slice(0, -1).join("::")] : []),
+        ]),
+      ],
       propertyDependencies,
       options: {
         protect: req.hasProtect?.() ? req.getProtect() : false,
@@ -125,12 +132,13 @@ export function evaluate(options: EvaluateOptions): Promise<Evaluation> {
 }
 
 async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
-  const monitor = new CapturingMonitor({
-    newResource: (args) => {
+  const monitor: CapturingMonitor = new CapturingMonitor({
+    newResource: (args): { id: string | undefined; state: Record<string, any> } => {
       if (args.type === "pulumi:pulumi:StackReference") {
         return { id: args.inputs.name ?? args.name, state: { name: args.inputs.name, outputs: options.deployedOutputs ?? {}, secretOutputNames: [] } };
       }
-      return { id: args.custom ? `${args.name}-id` : undefined, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs) } };
+      const lookup = (type: string): Record<string, any>[] => monitor.records.filter((r) => r.type === type).map((r) => r.outputs);
+      return { id: args.custom ? `${args.name}-id` : undefined, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs, lookup) } };
     },
     call: (args) => fakeCall(args.token, args.inputs),
   });
@@ -145,15 +153,29 @@ async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
   process.on("unhandledRejection", onRejection);
   let rawOutputs: Record<string, any>;
   try {
-    rawOutputs = (await runInPulumiStack(async () => (await options.program()) ?? {})) ?? {};
+    // The program's own error is caught inside the stack so the runtime's promises settle cleanly; it is rethrown
+    // once the evaluation is over.
+    rawOutputs =
+      (await runInPulumiStack(async () => {
+        try {
+          return (await options.program()) ?? {};
+        } catch (err) {
+          applyErrors.unshift(err);
+          return {};
+        }
+      })) ?? {};
     await (settings as any).waitForRPCs();
-    await new Promise((resolve) => setTimeout(resolve, 0));
   } finally {
+    // A failing program rejects several of the runtime's promises; collect them all before letting go.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     process.off("unhandledRejection", onRejection);
   }
   if (applyErrors.length > 0) {
     const first = applyErrors[0];
-    throw first instanceof Error ? first : new Error(String(first));
+    const err = first instanceof Error ? first : new Error(String(first));
+    // What had been registered when the program failed: tests check that bad config registers nothing.
+    Object.defineProperty(err, "registeredTypes", { value: monitor.records.map((r) => r.type), enumerable: false });
+    throw err;
   }
   const stack = monitor.records.find((r) => r.type === "pulumi:pulumi:Stack");
   const outputState = stack ? monitor.resources.get(stack.urn)?.state : undefined;

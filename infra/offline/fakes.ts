@@ -31,7 +31,10 @@ export function fakePrivateIp(name: string): string {
   }
 }
 
-export function fakeOutputs(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
+/** Outputs the engine already gave to resources of a type (the kubeconfig names the LB the program created). */
+export type OutputsLookup = (type: string) => Record<string, any>[];
+
+export function fakeOutputs(type: string, name: string, inputs: Record<string, any>, lookup: OutputsLookup = () => []): Record<string, unknown> {
   const id = hex(`${type}/${name}`, 17);
   switch (type) {
     case "aws:ec2/instance:Instance": {
@@ -82,6 +85,10 @@ export function fakeOutputs(type: string, name: string, inputs: Record<string, a
       const result = Array.from({ length }, (_, i) => alphabet[digest[i % digest.length] % alphabet.length]).join("");
       return { result };
     }
+    case "random:index/randomBytes:RandomBytes": {
+      const value = createHash("sha512").update(`${type}/${name}`).digest().subarray(0, Number(inputs.length ?? 32));
+      return { hex: value.toString("hex"), base64: value.toString("base64") };
+    }
     case "random:index/randomId:RandomId": {
       const bytes = Number(inputs.byteLength ?? 8);
       const value = createHash("sha512").update(`${type}/${name}`).digest().subarray(0, bytes);
@@ -89,17 +96,19 @@ export function fakeOutputs(type: string, name: string, inputs: Record<string, a
     }
     case "command:remote:Command":
     case "command:local:Command":
-      return { stdout: fakeCommandStdout(name, inputs), stderr: "" };
+      return { stdout: fakeCommandStdout(name, inputs, lookup), stderr: "" };
     default:
       return { id: `${name}-${id.slice(0, 8)}` };
   }
 }
 
 /** Steps whose stdout the program reads answer with a plausible value. */
-function fakeCommandStdout(name: string, inputs: Record<string, any>): string {
+function fakeCommandStdout(name: string, inputs: Record<string, any>, lookup: OutputsLookup): string {
   if (name.endsWith("-init")) return `KUBEADM_HA_CA_CERT_HASH=sha256:${hex(`ca/${name}`, 64)}\n`;
   if (name.endsWith("read-kubeconfig")) {
-    const server = /https:\/\/[^'" ]+:6443/.exec(String(inputs.create ?? ""))?.[0] ?? "https://api.offline:6443";
+    // kubeadm writes controlPlaneEndpoint (the API load balancer) into admin.conf.
+    const lb = lookup("aws:lb/loadBalancer:LoadBalancer")[0];
+    const server = `https://${lb?.dnsName ?? "api.offline"}:6443`;
     return [
       "apiVersion: v1",
       "kind: Config",

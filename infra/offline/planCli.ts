@@ -68,14 +68,17 @@ async function main(): Promise<number> {
   return 0;
 }
 
+// exitCode, not exit(): a large --json document must finish flushing to a pipe.
 main().then(
-  (code) => process.exit(code),
+  (code) => {
+    process.exitCode = code;
+  },
   (err) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
     } else {
       process.stderr.write(`plan failed: ${err instanceof Error ? err.message : String(err)}\n`);
     }
-    process.exit(1);
+    process.exitCode = 1;
   },
 );

@@ -181,8 +181,12 @@ closed() { ! answers "$1" "$2"; }`;
 export const etcdBashHelpers = String.raw`
 [ -x "$ETCDCTL" ] || die "etcdctl not found at $ETCDCTL (install it with the snapshot-tools step)"
 if [ -n "$ETCDUTL" ] && [ ! -x "$ETCDUTL" ]; then die "etcdutl not found at $ETCDUTL (install it with the snapshot-tools step)"; fi
-# etcdctl_tls ARGS...: etcdctl (API v3) with the client certificate; the caller bounds it with timeout.
-etcdctl_tls() { ETCDCTL_API=3 "$ETCDCTL" --cacert="$CACERT" --cert="$CERT" --key="$KEY" "$@"; }
+# etcdctl_tls SECONDS ARGS...: etcdctl (API v3) with the client certificate, killed after SECONDS.
+etcdctl_tls() {
+  local limit=$1
+  shift
+  timeout "$limit" env ETCDCTL_API=3 "$ETCDCTL" --cacert="$CACERT" --cert="$CERT" --key="$KEY" "$@"
+}
 # snapshot_status FILE: one JSON object {"hash","revision","totalKey","totalSize"} (etcdutl from 3.5, else etcdctl).
 snapshot_status() {
   if [ -n "$ETCDUTL" ]; then

@@ -628,11 +628,11 @@ all=$(IFS=,; printf '%s' "${"${ENDPOINTS[*]}"}")
 problem=""
 cluster_ready() {
   local out ep names ids revs
-  if ! out=$(timeout 30 etcdctl_tls --endpoints="$all" --dial-timeout=2s --command-timeout=5s endpoint health 2>&1); then
+  if ! out=$(etcdctl_tls 30 --endpoints="$all" --dial-timeout=2s --command-timeout=5s endpoint health 2>&1); then
     problem="endpoint health: $(printf '%s' "$out" | grep -v 'is healthy' | head -n 3 | tr '\n' ' ')"
     return 1
   fi
-  out=$(timeout 30 etcdctl_tls --endpoints="$all" --dial-timeout=2s --command-timeout=5s endpoint status -w json 2>&1) ||
+  out=$(etcdctl_tls 30 --endpoints="$all" --dial-timeout=2s --command-timeout=5s endpoint status -w json 2>&1) ||
     { problem="endpoint status: $out"; return 1; }
   ids=$(printf '%s' "$out" | grep -o '"cluster_id":[0-9]*' | sort -u | wc -l)
   [ "$ids" -eq 1 ] || { problem="the endpoints report $ids different cluster ids"; return 1; }
@@ -642,7 +642,7 @@ cluster_ready() {
     return 1
   fi
   for ep in "${"${ENDPOINTS[@]}"}"; do
-    names=$(timeout 30 etcdctl_tls --endpoints="$ep" --dial-timeout=2s --command-timeout=5s member list -w simple 2>&1 |
+    names=$(etcdctl_tls 30 --endpoints="$ep" --dial-timeout=2s --command-timeout=5s member list -w simple 2>&1 |
       awk -F', ' '{ print $3 }' | LC_ALL=C sort | paste -sd' ') || true
     [ "$names" = "$EXPECTED" ] || { problem="member list on $ep shows '$names', expected '$EXPECTED'"; return 1; }
   done

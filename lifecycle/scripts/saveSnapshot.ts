@@ -34,6 +34,9 @@ export interface SnapshotSummary {
   /** Node path of the snapshot file. */
   path: string;
   revision: number;
+  /** Live keys at the snapshot's revision (what clients see), or undefined when they could not be counted. */
+  keys?: number;
+  /** Every entry of every bucket in the database file (all revisions of every key, membership, metadata). */
   totalKey: number;
   totalSize: number;
   sha256: string;
@@ -59,6 +62,7 @@ export function parseSnapshotSummary(stdout: string): SnapshotSummary {
   return {
     path: fields.path,
     revision: num("revision"),
+    ...(fields.keys && fields.keys !== "null" ? { keys: num("keys") } : {}),
     totalKey: num("totalKey"),
     totalSize: num("totalSize"),
     sha256: fields.sha256,
@@ -77,12 +81,13 @@ export function snapshotFilePattern(node: string): RegExp {
  * - `etcdctl snapshot save` (bounded) into a hidden temporary name in snapshotDir, renamed only once verified: a
  *   file named etcd-<node>-*.db is always a whole, verified snapshot.
  * - Verified by `snapshot status -w json` (etcdutl from 3.5, etcdctl on 3.4); revision, totalKey, totalSize, the
- *   status hash and the file's sha256 go to the sidecar <file>.json, which fetchAndVerify checks before a restore.
+ *   status hash and the file's sha256 go to the sidecar <file>.json, which fetchAndVerify checks before a restore,
+ *   with `keys`: the live keys at the snapshot's revision as the member reports them (totalKey counts db entries).
  * - Keeps the newest `keep` snapshots of this node (by the timestamp in the name) and their sidecars; other files in
  *   the directory are never touched. Runs under a lock: the timer and an upgrade's snapshot may coincide.
  * - Upload (optional): the snapshot, then its sidecar, with `aws s3 cp --sse AES256`. A failed upload fails the step
  *   and keeps the local snapshot.
- * - Stdout: one line `KUBEADM_HA_SNAPSHOT path=… revision=… totalKey=… totalSize=… sha256=… s3=…`.
+ * - Stdout: one line `KUBEADM_HA_SNAPSHOT path=… revision=… keys=… totalKey=… totalSize=… sha256=… s3=…`.
  */
 export function saveSnapshotScript(args: SaveSnapshotArgs): string {
   const p = new Problems("saveSnapshotScript");
@@ -122,8 +127,8 @@ trap 'rm -f "$part" "$part.part" "$part.json"' EXIT
 [ ! -e "$file" ] || die "$DIR_NODE/$name already exists"
 
 log "saving a snapshot of $ENDPOINT"
-if ! timeout ${t.snapshotSave} env ETCDCTL_API=3 "$ETCDCTL" --endpoints="$ENDPOINT" --cacert="$CACERT" --cert="$CERT" \
-  --key="$KEY" --dial-timeout=10s snapshot save "$part" 2>&1 | tail -n 5 | log_output; then
+if ! etcdctl_tls ${t.snapshotSave} --endpoints="$ENDPOINT" --dial-timeout=10s snapshot save "$part" 2>&1 |
+  tail -n 5 | log_output; then
   die "etcdctl snapshot save from $ENDPOINT failed"
 fi
 [ -s "$part" ] || die "etcdctl snapshot save wrote nothing"
@@ -137,16 +142,24 @@ if [ -z "$revision" ] || [ -z "$total_key" ] || [ -z "$total_size" ] || [ -z "$h
   die "unexpected snapshot status output: $status"
 fi
 [ "$revision" -gt 0 ] || die "the snapshot has revision 0: not a snapshot of a live member"
+# totalKey counts every key of every bucket (revisions, members, meta); keys is what a client sees: the live keys
+# at the snapshot's revision, read from the member itself.
+keys=$(etcdctl_tls 60 --endpoints="$ENDPOINT" --dial-timeout=10s --command-timeout=30s get "" --prefix \
+  --keys-only --limit=1 --rev="$revision" -w json 2>/dev/null | grep -o '"count":[0-9]*' | cut -d: -f2 || true)
+if [ -z "$keys" ]; then
+  log "warning: could not count the keys at revision $revision (the snapshot itself is verified)"
+  keys=null
+fi
 sha=$(sha256sum "$part" | cut -d' ' -f1)
 bytes=$(stat -c %s "$part")
-printf '{"file":"%s","node":"%s","reason":"%s","createdAt":"%s","endpoint":"%s","revision":%s,"totalKey":%s,"totalSize":%s,"hash":%s,"sha256":"%s","bytes":%s}\n' \
-  "$name" "$NODE" "$REASON" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENDPOINT" "$revision" "$total_key" "$total_size" \
+printf '{"file":"%s","node":"%s","reason":"%s","createdAt":"%s","endpoint":"%s","revision":%s,"keys":%s,"totalKey":%s,"totalSize":%s,"hash":%s,"sha256":"%s","bytes":%s}\n' \
+  "$name" "$NODE" "$REASON" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENDPOINT" "$revision" "$keys" "$total_key" "$total_size" \
   "$hash" "$sha" "$bytes" >"$part.json"
 chmod 0600 "$part" "$part.json"
 # The snapshot first: a sidecar never names a file that is not there.
 mv -f "$part" "$file"
 mv -f "$part.json" "$file.json"
-log "verified $DIR_NODE/$name: revision $revision, $total_key keys, $total_size bytes, sha256 $sha"
+log "verified $DIR_NODE/$name: revision $revision, $keys keys ($total_key db entries), $total_size bytes, sha256 $sha"
 
 mapfile -t mine < <(find "$DIR" -maxdepth 1 -type f -name "etcd-$NODE-*.db" -printf '%f\n' |
   grep -E "^etcd-$NODE-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[A-Za-z0-9._-]+\.db$" | LC_ALL=C sort)
@@ -166,8 +179,8 @@ if [ -n "$S3_URI" ]; then
   uploaded="$S3_URI/$name"
   log "uploaded to $uploaded"
 fi
-printf '${snapshotSummaryKey} path=%s revision=%s totalKey=%s totalSize=%s sha256=%s s3=%s\n' "$DIR_NODE/$name" \
-  "$revision" "$total_key" "$total_size" "$sha" "$uploaded"
+printf '${snapshotSummaryKey} path=%s revision=%s keys=%s totalKey=%s totalSize=%s sha256=%s s3=%s\n' "$DIR_NODE/$name" \
+  "$revision" "$keys" "$total_key" "$total_size" "$sha" "$uploaded"
 `;
   return nodeScript({ node: args.node, step: "etcd-snapshot" }, body);
 }

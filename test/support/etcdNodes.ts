@@ -327,7 +327,7 @@ export class EtcdNodes {
       mkdirSync(at("/usr/local/bin"), { recursive: true });
       symlinkSync(toolPath.etcdctl(this.version), at(rigPaths.etcdctl));
       if (this.version !== "3.4") symlinkSync(toolPath.etcdutl(), at(rigPaths.etcdutl));
-      mkdirSync(at("/etc/kubernetes"), { recursive: true });
+      mkdirSync(at("/etc/kubernetes/pki"), { recursive: true });
       symlinkSync(this.pki.dir, at(rigPaths.pkiDir));
       mkdirSync(at(rigPaths.dataDir), { recursive: true, mode: 0o700 });
       const flags = this.flags(n, clusterToken);

@@ -1,0 +1,244 @@
+// The whole program through the capturing engine (Pulumi's mock monitor, every registration recorded).
+import test from "ava";
+import { parse } from "yaml";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { defaults } from "../infra/defaults";
+import { Evaluation } from "../infra/offline/engine";
+import { byName, byType, evaluateDev, projectDir, waitsFor } from "./support/program";
+
+const INSTANCE = "aws:ec2/instance:Instance";
+const COMMAND = "command:remote:Command";
+const INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+
+const cache = new Map<string, Promise<Evaluation>>();
+function shape(cp: number, workers: number, extra: string[] = []): Promise<Evaluation> {
+  const key = `${cp}/${workers}/${extra.join(",")}`;
+  if (!cache.has(key)) cache.set(key, evaluateDev([`controlPlane.count=${cp}`, `workers.count=${workers}`, ...extra]));
+  return cache.get(key)!;
+}
+
+for (const [cp, workers] of [
+  [1, 0],
+  [3, 2],
+  [5, 10],
+] as const) {
+  test(`${cp} control planes and ${workers} workers: machines, steps and LB attachments`, async (t) => {
+    const e = await shape(cp, workers);
+    const instances = byType(e, INSTANCE).map((r) => r.name).sort();
+    const expected = [...Array.from({ length: cp }, (_, i) => `cp-${i}`), ...Array.from({ length: workers }, (_, i) => `worker-${i}`), "bastion"].sort();
+    t.deepEqual(instances, expected);
+    t.is(byType(e, "aws:lb/targetGroupAttachment:TargetGroupAttachment").length, cp);
+    const steps = byType(e, COMMAND).map((r) => r.name);
+    t.is(steps.filter((n) => n.endsWith("-prepare")).length, cp + workers);
+    t.deepEqual(steps.filter((n) => n.endsWith("-init")), ["cp-0-init"]);
+    t.is(steps.filter((n) => /^cp-\d+-join$/.test(n)).length, cp - 1);
+    t.is(steps.filter((n) => /^worker-\d+-join$/.test(n)).length, workers);
+    // At most 6 resources per worker across bootstrap and upgrade: instance + 5 steps.
+    if (workers > 0) t.is(steps.filter((n) => n.startsWith("worker-0-")).length + 1, 6);
+  });
+}
+
+test("the API load balancer: TCP 6443 listener, cross-zone, HTTPS /readyz health check, client IP preservation off", async (t) => {
+  const e = await shape(3, 2);
+  const [lb] = byType(e, "aws:lb/loadBalancer:LoadBalancer");
+  t.is(lb.inputs.loadBalancerType, "network");
+  t.is(lb.inputs.enableCrossZoneLoadBalancing, true);
+  t.is(lb.inputs.internal, false, "the dev stack's apiAccess.internal is false");
+  const [listener] = byType(e, "aws:lb/listener:Listener");
+  t.is(listener.inputs.port, 6443);
+  t.is(listener.inputs.protocol, "TCP");
+  const [tg] = byType(e, "aws:lb/targetGroup:TargetGroup");
+  t.is(tg.inputs.protocol, "TCP");
+  t.is(tg.inputs.port, 6443);
+  t.is(tg.inputs.preserveClientIp, "false");
+  t.like(tg.inputs.healthCheck, { protocol: "HTTPS", path: "/readyz", port: "traffic-port" });
+  const attachments = byType(e, "aws:lb/targetGroupAttachment:TargetGroupAttachment");
+  const cpIds = byType(e, INSTANCE).filter((r) => r.name.startsWith("cp-")).map((r) => r.id);
+  t.deepEqual(attachments.map((a) => a.inputs.targetId).sort(), cpIds.sort());
+  t.true(attachments.every((a) => a.inputs.port === 6443));
+});
+
+test("an internal API load balancer sits in the private subnets", async (t) => {
+  const e = await shape(3, 2, ["apiAccess.internal=true"]);
+  const [lb] = byType(e, "aws:lb/loadBalancer:LoadBalancer");
+  const privateSubnets = byType(e, "aws:ec2/subnet:Subnet").filter((s) => s.name.includes("private")).map((s) => s.id);
+  t.is(lb.inputs.internal, true);
+  t.deepEqual([...lb.inputs.subnets].sort(), privateSubnets.sort());
+});
+
+function groupOf(e: Evaluation, id: string): string {
+  return byType(e, "aws:ec2/securityGroup:SecurityGroup").find((g) => g.id === id)!.name.replace(/^sg-/, "");
+}
+
+function portsOpen(rule: { inputs: any }, port: number): boolean {
+  return rule.inputs.ipProtocol === "-1" || (rule.inputs.fromPort <= port && port <= rule.inputs.toPort);
+}
+
+test("no etcd or kubelet port is reachable from outside the control planes; SSH only via the bastion", async (t) => {
+  const e = await shape(3, 2);
+  const rules = byType(e, INGRESS);
+  for (const port of [2379, 2380]) {
+    const open = rules.filter((r) => portsOpen(r, port));
+    t.true(open.length > 0);
+    for (const r of open) {
+      t.is(groupOf(e, r.inputs.securityGroupId), "controlPlane", `etcd port ${port} on ${r.name}`);
+      t.is(r.inputs.cidrIpv4, undefined, `etcd port ${port} open to a CIDR in ${r.name}`);
+      t.is(groupOf(e, r.inputs.referencedSecurityGroupId), "controlPlane");
+    }
+  }
+  for (const r of rules.filter((x) => portsOpen(x, 10250))) {
+    t.is(r.inputs.cidrIpv4, undefined, `kubelet open to a CIDR in ${r.name}`);
+    t.is(groupOf(e, r.inputs.referencedSecurityGroupId), "controlPlane", r.name);
+  }
+  for (const r of rules.filter((x) => portsOpen(x, 22))) {
+    const target = groupOf(e, r.inputs.securityGroupId);
+    if (target === "bastion") t.is(r.inputs.cidrIpv4, "198.51.100.0/24");
+    else t.is(groupOf(e, r.inputs.referencedSecurityGroupId), "bastion", r.name);
+  }
+  // The API is open to the allowed ranges only at the load balancer.
+  const apiFromCidr = rules.filter((r) => portsOpen(r, 6443) && r.inputs.cidrIpv4 !== undefined);
+  t.deepEqual(apiFromCidr.map((r) => [groupOf(e, r.inputs.securityGroupId), r.inputs.cidrIpv4]), [["apiLoadBalancer", "198.51.100.0/24"]]);
+});
+
+test("every instance: IMDSv2 required, encrypted gp3 root volume, AMI changes ignored, no secret or version in user data", async (t) => {
+  const e = await shape(3, 2);
+  for (const i of byType(e, INSTANCE)) {
+    t.is(i.inputs.metadataOptions.httpTokens, "required", i.name);
+    t.is(i.inputs.rootBlockDevice.encrypted, true, i.name);
+    t.is(i.inputs.rootBlockDevice.volumeType, "gp3", i.name);
+    t.deepEqual(i.options.ignoreChanges, ["ami"], i.name);
+    t.is(i.inputs.associatePublicIpAddress, false, i.name);
+    t.false(String(i.inputs.userData).includes("1.35"), i.name);
+    t.false(/token|BEGIN|certificateKey/i.test(String(i.inputs.userData)), i.name);
+  }
+});
+
+test("secrets are secret: SSH key, join credentials, kubeconfig; never in a script", async (t) => {
+  const e = await shape(3, 2);
+  t.true(e.secretOutputs.includes("kubeconfig"));
+  const token = byName(e, "bootstrap-token-secret").outputs.result as string;
+  const certificateKey = byName(e, "certificate-key").outputs.hex as string;
+  const privateKey = byName(e, "nodes-ssh", "tls:index/privateKey:PrivateKey").outputs.privateKeyOpenssh as string;
+  t.true(byName(e, "bootstrap-token-secret").options.additionalSecretOutputs.includes("result"));
+  t.true(byName(e, "certificate-key").options.additionalSecretOutputs.includes("hex"));
+  for (const step of byType(e, COMMAND)) {
+    t.true(step.secretInputs.includes("connection"), `${step.name} connection`);
+    for (const field of ["create", "delete", "update"]) {
+      const script = String(step.inputs[field] ?? "");
+      t.false(script.includes(token) || script.includes(certificateKey) || script.includes(privateKey.trim().split("\n")[1]), `${step.name}.${field}`);
+    }
+    if (step.inputs.stdin !== undefined) t.true(step.secretInputs.includes("stdin"), `${step.name} stdin`);
+  }
+  const init = byName(e, "cp-0-init");
+  t.true(String(init.inputs.stdin).includes(token), "the init config reaches cp-0 through stdin");
+  t.true(String(init.inputs.stdin).includes(certificateKey));
+  t.is(init.displayInputs.stdin, "[secret]");
+  t.true(byName(e, "cp-0-read-kubeconfig").options.additionalSecretOutputs.includes("stdout"));
+  t.is(byName(e, "cp-0-read-kubeconfig").inputs.logging, "stderr", "the kubeconfig never streams to the pulumi log");
+});
+
+test("joins depend on init; control-plane joins are chained after the CNI; workers do not wait on each other", async (t) => {
+  const e = await shape(5, 3);
+  const init = byName(e, "cp-0-init");
+  const cni = byType(e, "kubernetes:helm.sh/v3:Release")[0];
+  t.true(waitsFor(e, cni, init));
+  for (let i = 1; i < 5; i++) {
+    const join = byName(e, `cp-${i}-join`);
+    t.true(waitsFor(e, join, init));
+    t.true(waitsFor(e, join, cni), `cp-${i} joins once the CNI runs`);
+    if (i > 1) t.true(join.dependencies.includes(byName(e, `cp-${i - 1}-join`).urn), `cp-${i} directly after cp-${i - 1}`);
+  }
+  for (let w = 0; w < 3; w++) {
+    const join = byName(e, `worker-${w}-join`);
+    t.true(waitsFor(e, join, init));
+    t.false(waitsFor(e, join, cni), "workers need not wait for the CNI to join");
+    for (let v = 0; v < 3; v++) if (v !== w) t.false(waitsFor(e, join, byName(e, `worker-${v}-join`)), `worker-${w} waits on worker-${v}`);
+  }
+  const ready = byName(e, "cluster-wait-nodes-ready");
+  for (const name of ["cp-4-join", "worker-0-join", "worker-2-join"]) t.true(waitsFor(e, ready, byName(e, name)));
+  t.true(String(ready.inputs.create).includes("worker-2"));
+});
+
+test("cp-0's init waits for the LB registration and the kubeadm config points at the LB", async (t) => {
+  const e = await shape(3, 2);
+  const init = byName(e, "cp-0-init");
+  for (const a of byType(e, "aws:lb/targetGroupAttachment:TargetGroupAttachment")) t.true(waitsFor(e, init, a));
+  const lb = byType(e, "aws:lb/loadBalancer:LoadBalancer")[0];
+  const config = parse(String(init.inputs.stdin).split("---\n")[1]);
+  t.is(config.kind, "ClusterConfiguration");
+  t.is(config.controlPlaneEndpoint, `${lb.outputs.dnsName}:6443`);
+  t.deepEqual(config.apiServer.certSANs, [lb.outputs.dnsName]);
+  t.deepEqual(config.networking, { podSubnet: "10.244.0.0/16", serviceSubnet: "10.96.0.0/12" });
+  t.is(config.apiVersion, "kubeadm.k8s.io/v1beta4");
+  t.deepEqual(config.etcd, { local: { dataDir: "/var/lib/etcd" } });
+});
+
+test("bootstrap steps ignore later script changes; their connection goes through the bastion", async (t) => {
+  const e = await shape(3, 2);
+  const bastionIp = byName(e, "bastion", "aws:ec2/eip:Eip").outputs.publicIp;
+  for (const step of byType(e, COMMAND).filter((s) => /-(prepare|init|join)$/.test(s.name))) {
+    t.deepEqual(step.options.ignoreChanges, ["create", "stdin"], step.name);
+  }
+  for (const step of byType(e, COMMAND)) {
+    t.is(step.inputs.connection.proxy.host, bastionIp, step.name);
+    t.is(step.inputs.connection.user, "ubuntu");
+  }
+  const cp1 = byName(e, "cp-1-join");
+  t.is(cp1.displayInputs.connection.host, byName(e, "cp-1", INSTANCE).outputs.privateIp);
+  t.is(cp1.displayInputs.connection.privateKey, "[secret]");
+});
+
+test("the CNI chart's pod range matches kubeadm's podSubnet (calico)", async (t) => {
+  const e = await shape(3, 0, ["cni={name: calico}", "network.podCidr=192.168.0.0/16"]);
+  const [release] = byType(e, "kubernetes:helm.sh/v3:Release");
+  t.is(release.inputs.chart, "tigera-operator");
+  t.is(release.inputs.version, "v3.30.3");
+  t.is(release.inputs.values.installation.calicoNetwork.ipPools[0].cidr, "192.168.0.0/16");
+  const rules = byType(e, INGRESS).map((r) => r.name);
+  t.true(rules.some((n) => n.includes("udp-4789")), "Calico VXLAN between nodes");
+  t.false(rules.some((n) => n.includes("udp-8472")), "no Cilium port with Calico");
+});
+
+test("stack outputs: API endpoint, bastion, nodes with private IPs, version and topology", async (t) => {
+  const e = await shape(3, 2);
+  const lb = byType(e, "aws:lb/loadBalancer:LoadBalancer")[0];
+  t.is(e.stackOutputs.apiEndpoint, `${lb.outputs.dnsName}:6443`);
+  t.is(e.stackOutputs.kubernetesVersion, "1.35.9");
+  t.is(e.stackOutputs.etcdTopology, "stacked");
+  t.deepEqual(e.stackOutputs.nodes.map((n: any) => n.name), ["cp-0", "cp-1", "cp-2", "worker-0", "worker-1"]);
+  t.is(e.stackOutputs.nodes[0].privateIp, byName(e, "cp-0", INSTANCE).outputs.privateIp);
+  t.true(String(e.stackOutputs.kubeconfig).includes(`server: https://${lb.outputs.dnsName}:6443`));
+});
+
+test("invalid config fails before any resource is registered", async (t) => {
+  const err = await t.throwsAsync(evaluateDev(["controlPlane.count=2", "workers.maxUnavailable=0"]));
+  t.is(err?.message, [
+    "Invalid configuration:",
+    "  controlPlane.count: must be odd with stacked etcd (each control plane is an etcd member; 2 members tolerate no more failures than 1), got 2",
+    "  workers.maxUnavailable: must be at least 1 (workers drained at a time during an upgrade), got 0",
+  ].join("\n"));
+  t.deepEqual((err as any).registeredTypes, ["pulumi:pulumi:Stack"], "only the stack itself, nothing to build");
+});
+
+test("Pulumi.yaml declares every key, and its defaults are the program's", (t) => {
+  const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8"));
+  t.is(project.name, "kubeadm-ha");
+  t.is(project.runtime.name, "nodejs");
+  const keys = Object.keys(project.config);
+  t.deepEqual(keys.sort(), ["apiAccess", "cni", "controlPlane", "etcd", "etcdTopology", "kubernetesVersion", "network", "ssh", "sshPrivateKey", "workers"]);
+  for (const key of keys) t.truthy(project.config[key].description, key);
+  t.is(project.config.kubernetesVersion.default, defaults.kubernetesVersion);
+  t.is(project.config.etcdTopology.default, defaults.etcdTopology);
+  t.deepEqual(project.config.controlPlane.default, defaults.controlPlane);
+  t.deepEqual(project.config.workers.default, defaults.workers);
+  t.deepEqual(project.config.network.default, defaults.network);
+  t.deepEqual(project.config.apiAccess.default, defaults.apiAccess);
+  t.deepEqual(project.config.ssh.default, defaults.ssh);
+  t.deepEqual(project.config.cni.default, { name: defaults.cni.name });
+  t.true(project.config.sshPrivateKey.secret);
+  const pkg = JSON.parse(readFileSync(join(projectDir, "package.json"), "utf8"));
+  t.is(pkg.main, "infra/index.ts");
+  t.is(pkg.exports, undefined);
+  t.regex(pkg.dependencies["@pulumi/command"], /^\^1\./);
+});

@@ -1,0 +1,398 @@
+// The upgrade step scripts run for real (bash, coreutils, sed, awk) against a scratch root, with recording stubs for
+// the binaries this machine does not and cannot have: kubeadm, kubectl, kubelet, apt-get, apt-mark, systemctl (see
+// test/support/upgradeStubs.ts: a fake cluster whose state the stubs read and change).
+import test, { ExecutionContext } from "ava";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { drainNodeScript } from "../lifecycle/scripts/drain";
+import { preflightChecksScript } from "../lifecycle/scripts/preflight";
+import { uncordonNodeScript } from "../lifecycle/scripts/uncordon";
+import { upgradeControlPlaneScript } from "../lifecycle/scripts/upgradeControlPlane";
+import { upgradeKubeadmScript } from "../lifecycle/scripts/upgradeKubeadm";
+import { upgradeKubeletScript } from "../lifecycle/scripts/upgradeKubelet";
+import { upgradeWorkerScript } from "../lifecycle/scripts/upgradeWorker";
+import { DrainSettings, UpgradeTimeouts } from "../lifecycle/defaults";
+import { callsOf, cleanup, nodePath, runWithStubs, StubRun, stubState } from "./support/stubs";
+import { ClusterSeed, seedCluster, upgradeStubs } from "./support/upgradeStubs";
+
+const STUBS = "(recording stubs: kubeadm, kubectl, apt-get, systemctl are not on this machine)";
+const FROM = "1.35.9";
+const TO = "1.36.0";
+/** Waits that would otherwise poll for minutes when a test makes them fail. */
+const fast: Partial<UpgradeTimeouts> = { nodeReady: 0, controlPlanePods: 0, etcdHealth: 0, preflightHealth: 0, apiVersion: 1 };
+const oneAttempt: Partial<DrainSettings> = { attempts: 1, retryDelaySeconds: 0 };
+const controlPlanes = ["cp-0", "cp-1", "cp-2"];
+const allNodes = [...controlPlanes, "worker-0", "worker-1"];
+
+interface Step {
+  name: string;
+  script: string;
+}
+
+/** cp-0's five steps (all run on cp-0), as the plan chains them. */
+function cp0Steps(v: string, drain: Partial<DrainSettings> = oneAttempt): Step[] {
+  return [
+    { name: "upgrade-kubeadm", script: upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: v, timeouts: fast }) },
+    { name: "drain", script: drainNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: v, drain, timeouts: fast }) },
+    { name: "upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: v, mode: "apply", timeouts: fast }) },
+    { name: "upgrade-kubelet", script: upgradeKubeletScript({ node: "cp-0", kubernetesVersion: v, timeouts: fast }) },
+    { name: "uncordon", script: uncordonNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: v, timeouts: fast }) },
+  ];
+}
+
+/** worker-0's three steps; drain and uncordon run on cp-0 (one scratch root stands for both machines here). */
+function workerSteps(v: string, drain: Partial<DrainSettings> = oneAttempt): Step[] {
+  return [
+    { name: "drain", script: drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: v, drain, timeouts: fast }) },
+    { name: "upgrade", script: upgradeWorkerScript({ node: "worker-0", kubernetesVersion: v, timeouts: fast }) },
+    { name: "uncordon", script: uncordonNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: v, timeouts: fast }) },
+  ];
+}
+
+function preflightStep(v: string, etcd: { kind: "stacked" } | { kind: "external"; endpoints: string[] } = { kind: "stacked" }): Step {
+  return {
+    name: "upgrade-preflight",
+    script: preflightChecksScript({ node: "cp-0", kubernetesVersion: v, nodes: allNodes, controlPlanes, apiEndpoint: "api.example:6443", etcd, timeouts: fast }),
+  };
+}
+
+/** Every upgrade script of a cluster, in plan order (cp-1 stands for the further control planes). */
+function everyStep(v: string): Step[] {
+  return [
+    preflightStep(v),
+    ...cp0Steps(v),
+    { name: "cp-1 upgrade-kubeadm", script: upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: v, etcdHealthFirst: { kind: "stacked", members: controlPlanes }, timeouts: fast }) },
+    { name: "cp-1 upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: v, mode: "node", timeouts: fast }) },
+    ...workerSteps(v),
+  ];
+}
+
+/** A cluster at one version; this machine is cp-0 (admin.conf, manifests) and also holds a worker's kubelet.conf. */
+function cluster(version: string, extra: Partial<ClusterSeed> = {}): ClusterSeed {
+  return { version, controlPlane: true, nodes: Object.fromEntries(allNodes.map((n) => [n, {}])), ...extra };
+}
+
+async function run(t: ExecutionContext, script: string, o: { root?: string; seed?: ClusterSeed; node?: string; env?: Record<string, string>; stubs?: Record<string, string> } = {}): Promise<StubRun> {
+  const r = await runWithStubs(script, {
+    root: o.root,
+    setup: o.root ? undefined : seedCluster(o.seed ?? cluster(FROM)),
+    stubs: upgradeStubs(o.stubs),
+    env: { STUB_NODE: o.node ?? "cp-0", ...(o.env ?? {}) },
+  });
+  if (!o.root) t.teardown(() => cleanup(r.root));
+  return r;
+}
+
+const line = (c: { cmd: string; args: string[] }) => [c.cmd, ...c.args].join(" ");
+const read = (root: string, path: string) => readFileSync(nodePath(root, path), "utf8");
+const state = (root: string, path: string) => readFileSync(join(stubState(root), path), "utf8");
+const stateHas = (root: string, path: string) => existsSync(join(stubState(root), path));
+
+/** Calls that change a node or the cluster. */
+function mutations(r: StubRun): string[] {
+  return r.calls.map(line).filter((l) =>
+    /^kubectl .*\b(drain|cordon|uncordon)\b|^apt-get |^apt-mark (un)?hold|^kubeadm upgrade (apply|node)|^systemctl (restart|daemon-reload)|^curl |^gpg |^dpkg-deb /.test(l),
+  );
+}
+
+/** Runs steps in order on one node until one fails (Pulumi stops the chain there). Returns the failed index or -1. */
+async function runChain(t: ExecutionContext, steps: Step[], o: { root?: string; seed?: ClusterSeed; node: string }): Promise<{ root: string; failed: number; runs: StubRun[] }> {
+  let root = o.root;
+  const runs: StubRun[] = [];
+  for (let i = 0; i < steps.length; i++) {
+    const r = await run(t, steps[i].script, { root, seed: o.seed, node: o.node });
+    root = r.root;
+    runs.push(r);
+    if (r.code !== 0) return { root, failed: i, runs };
+  }
+  return { root: root!, failed: -1, runs };
+}
+
+function assertConverged(t: ExecutionContext, root: string, node: string, v: string, controlPlane: boolean) {
+  for (const p of ["kubeadm", "kubelet", "kubectl"]) {
+    t.is(state(root, `pkg/${p}`), `${v}-1.1`, `${p} installed at ${v}`);
+    t.true(stateHas(root, `hold/${p}`), `${p} held`);
+  }
+  t.is(state(root, `k8s/${node}.kubelet`), `v${v}`, `${node} reports kubelet v${v}`);
+  t.false(stateHas(root, `k8s/${node}.cordoned`), `${node} is schedulable`);
+  t.false(existsSync(nodePath(root, "/etc/kubeadm-ha/kubelet-restart-pending")), "no kubelet restart pending");
+  t.regex(read(root, "/etc/apt/sources.list.d/kubernetes.list"), new RegExp(`/v${v.split(".").slice(0, 2).join("\\.")}/deb/`));
+  if (controlPlane) t.regex(read(root, "/etc/kubernetes/manifests/kube-apiserver.yaml"), new RegExp(`kube-apiserver:v${v.replace(/\./g, "\\.")}\\n`));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+test(`already at the target, every step does nothing: no drain, no install, no kubeadm upgrade ${STUBS}`, async (t) => {
+  let root: string | undefined;
+  for (const step of everyStep(TO)) {
+    const r = await run(t, step.script, { root, seed: cluster(TO) });
+    root = r.root;
+    t.is(r.code, 0, `${step.name}: ${r.stderr}`);
+    t.deepEqual(mutations(r), [], `${step.name} changed something`);
+    if (step.name !== "uncordon") t.regex(r.stderr, /: nothing to do\n/, step.name);
+  }
+  t.false(readFileSync(join(stubState(root!), "..", "calls.jsonl"), "utf8").includes('"exec"'), "no etcd check on a cluster at the target");
+  t.is(read(root!, "/etc/apt/sources.list.d/kubernetes.list"), `deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.36/deb/ /\n`);
+});
+
+test(`cp-0 and a worker upgrade 1.35.9 -> 1.36.0 in plan order and converge ${STUBS}`, async (t) => {
+  const cp = await runChain(t, cp0Steps(TO), { seed: cluster(FROM), node: "cp-0" });
+  t.is(cp.failed, -1, cp.runs.map((r) => r.stderr).join("\n"));
+  assertConverged(t, cp.root, "cp-0", TO, true);
+  t.deepEqual(callsOf(cp.runs[2], "kubeadm").filter((a) => a[0] === "upgrade"), [["upgrade", "plan", "v1.36.0"], ["upgrade", "apply", "-y", "v1.36.0"]]);
+
+  const worker = await runChain(t, workerSteps(TO), { seed: cluster(FROM, { serverVersion: TO, nodes: { "cp-0": { kubelet: TO }, "worker-0": {} } }), node: "worker-0" });
+  t.is(worker.failed, -1, worker.runs.map((r) => r.stderr).join("\n"));
+  assertConverged(t, worker.root, "worker-0", TO, false);
+  const upgrade = worker.runs[1].calls.map(line);
+  const order = ["apt-get .* install kubeadm=1\\.36\\.0-\\*", "^kubeadm upgrade node$", "apt-get .* install kubelet=1\\.36\\.0-\\* kubectl=1\\.36\\.0-\\*", "^systemctl daemon-reload$", "^systemctl restart kubelet$"]
+    .map((re) => upgrade.findIndex((l) => new RegExp(re).test(l)));
+  t.true(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `worker phases in order: ${order.join(",")}`);
+});
+
+const cpFailurePoints = [
+  "gpg ",
+  "apt-mark unhold kubeadm",
+  "apt-mark hold kubeadm",
+  "cordon cp-0",
+  "drain cp-0",
+  "kubeadm upgrade plan",
+  "kubeadm upgrade apply",
+  "apt-mark unhold kubelet",
+  "apt-mark hold kubelet",
+  "systemctl daemon-reload",
+  "systemctl restart kubelet",
+  "uncordon cp-0",
+];
+const workerFailurePoints = [
+  "cordon worker-0",
+  "drain worker-0",
+  "gpg ",
+  "apt-mark unhold kubeadm",
+  "apt-mark hold kubeadm",
+  "kubeadm upgrade node",
+  "apt-mark unhold kubelet",
+  "apt-mark hold kubelet",
+  "systemctl daemon-reload",
+  "systemctl restart kubelet",
+  "uncordon worker-0",
+];
+
+for (const [who, points] of [["cp-0", cpFailurePoints], ["worker-0", workerFailurePoints]] as const) {
+  for (const point of points) {
+    test(`${who}: a failure injected at "${point}" stops the chain; rerunning from the failed step completes and converges ${STUBS}`, async (t) => {
+      const steps = who === "cp-0" ? cp0Steps(TO) : workerSteps(TO);
+      const seed = who === "cp-0" ? cluster(FROM) : cluster(FROM, { serverVersion: TO, nodes: { "cp-0": { kubelet: TO }, "worker-0": {} } });
+      const first = await runChain(t, steps, { seed: { ...seed }, node: who, root: await injected(t, seed, point, who) });
+      t.not(first.failed, -1, `the injected failure at "${point}" failed a step`);
+      t.false(stateHas(first.root, "fail-at"), "the failure point was reached");
+      t.true(first.runs[first.failed].stderr.split("\n").some((l) => l.includes("injected failure: ") && l.includes(point.trim())), "the failed step shows the failure");
+      // Pulumi reruns the failed step and everything after it; the steps before it succeeded and do not run again.
+      const rerun = await runChain(t, steps.slice(first.failed), { root: first.root, node: who });
+      t.is(rerun.failed, -1, rerun.runs.map((r) => r.stderr).join("\n"));
+      assertConverged(t, rerun.root, who, TO, who === "cp-0");
+      // Converged: one more run of the whole chain changes nothing.
+      const again = await runChain(t, steps, { root: rerun.root, node: who });
+      t.is(again.failed, -1);
+      t.deepEqual(again.runs.flatMap(mutations), []);
+    });
+  }
+}
+
+/** A seeded node whose stubs fail once at the first call matching `point`. */
+async function injected(t: ExecutionContext, seed: ClusterSeed, point: string, node: string): Promise<string> {
+  const r = await run(t, "#!/usr/bin/env bash\ntrue\n", { seed, node });
+  writeFileSync(join(stubState(r.root), "fail-at"), point);
+  return r.root;
+}
+
+test(`drain blocked by a PodDisruptionBudget: every attempt fails, the node is uncordoned, the step fails showing the drain output ${STUBS}`, async (t) => {
+  const script = drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, drain: { attempts: 2, retryDelaySeconds: 0 }, timeouts: fast });
+  const root = await injected(t, cluster(FROM, { serverVersion: TO }), "never-matches", "cp-0");
+  writeFileSync(join(stubState(root), "drain-mode"), "pdb");
+  const failed = await run(t, script, { root });
+  t.not(failed.code, 0);
+  const kubectl = callsOf(failed, "kubectl").map((a) => a.filter((x) => !x.startsWith("--kubeconfig") && !x.includes("/etc/kubernetes/") && !x.startsWith("--request-timeout")));
+  const verbs = kubectl.map((a) => a.find((x) => ["cordon", "drain", "uncordon"].includes(x))).filter(Boolean);
+  t.deepEqual(verbs, ["cordon", "drain", "drain", "uncordon"], "cordon, two attempts, then uncordon");
+  t.false(stateHas(root, "k8s/worker-0.cordoned"), "worker-0 is schedulable again");
+  t.regex(failed.stderr, /\[worker-0\] drain: error when evicting pods\/"web-0" -n "default" \(will retry after 5s\): Cannot evict pod as it would violate the pod's disruption budget\./);
+  t.regex(failed.stderr, /ERROR: drain of worker-0 failed \(kubectl exit 1, 2 attempts\); worker-0 is uncordoned/);
+  t.false(failed.calls.some((c) => c.args.includes("--disable-eviction")), "no --disable-eviction unless enabled");
+});
+
+test(`drain that hangs: bounded by timeout, then uncordon and a non-zero exit naming the timeout ${STUBS}`, async (t) => {
+  const root = await injected(t, cluster(FROM, { serverVersion: TO }), "never-matches", "cp-0");
+  writeFileSync(join(stubState(root), "drain-mode"), "hang");
+  const script = drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, drain: { ...oneAttempt, timeoutSeconds: 1, killAfterSeconds: 1 }, timeouts: fast });
+  const started = Date.now();
+  const r = await run(t, script, { root });
+  t.true(Date.now() - started < 10_000, "bounded");
+  t.not(r.code, 0);
+  t.regex(r.stderr, /ERROR: drain of worker-0 timed out after 2s; worker-0 is uncordoned/);
+  t.is(line(r.calls[r.calls.length - 1]).replace(/--kubeconfig \S+ /, ""), "kubectl --request-timeout=30s uncordon worker-0");
+  t.false(stateHas(root, "k8s/worker-0.cordoned"));
+});
+
+test(`drain arguments: workers --delete-emptydir-data --force, control planes neither; grace 300 s, timeout 360 s; --disable-eviction only when enabled ${STUBS}`, async (t) => {
+  const worker = await run(t, drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM, { serverVersion: TO }) });
+  const cp = await run(t, drainNodeScript({ runsOn: "cp-1", node: "cp-1", role: "control-plane", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM) });
+  const drainCall = (r: StubRun) => callsOf(r, "kubectl").find((a) => a.includes("drain"))!.slice(2);
+  t.deepEqual(drainCall(worker), ["drain", "worker-0", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--grace-period=300", "--timeout=360s"]);
+  t.deepEqual(drainCall(cp), ["drain", "cp-1", "--ignore-daemonsets", "--grace-period=300", "--timeout=360s"]);
+
+  const root = await injected(t, cluster(FROM, { serverVersion: TO }), "never-matches", "cp-0");
+  writeFileSync(join(stubState(root), "drain-mode"), "pdb-unless-disabled");
+  const fallback = await run(t, drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, drain: { ...oneAttempt, disableEviction: true }, timeouts: fast }), { root });
+  t.is(fallback.code, 0, fallback.stderr);
+  t.deepEqual(callsOf(fallback, "kubectl").filter((a) => a.includes("drain")).map((a) => a.includes("--disable-eviction")), [false, true]);
+  t.regex(fallback.stderr, /one more attempt with --disable-eviction/);
+});
+
+test(`a minor change rewrites the apt source and key; a patch bump leaves both alone ${STUBS}`, async (t) => {
+  const minor = await run(t, upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM) });
+  t.is(minor.code, 0, minor.stderr);
+  t.is(read(minor.root, "/etc/apt/sources.list.d/kubernetes.list"), "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.36/deb/ /\n");
+  t.regex(read(minor.root, "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"), /^DEARMORED\(.*stub key of https:\/\/pkgs\.k8s\.io\/core:\/stable:\/v1\.36\/deb\/Release\.key/s);
+  t.deepEqual(callsOf(minor, "curl").map((a) => a[a.length - 1]), ["https://pkgs.k8s.io/core:/stable:/v1.36/deb/Release.key"]);
+  t.is(state(minor.root, "pkg/kubeadm"), "1.36.0-1.1");
+  t.deepEqual(readdirSync(nodePath(minor.root, "/etc/apt/sources.list.d")), ["kubernetes.list"], "no temporary file left behind");
+
+  const patch = await run(t, upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: "1.35.10", timeouts: fast }), { seed: cluster(FROM) });
+  t.is(patch.code, 0, patch.stderr);
+  t.is(read(patch.root, "/etc/apt/sources.list.d/kubernetes.list"), "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /\n");
+  t.is(read(patch.root, "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"), "DEARMORED(key of v1.35)\n");
+  t.deepEqual([...callsOf(patch, "curl"), ...callsOf(patch, "gpg")], []);
+  t.true(callsOf(patch, "apt-get").some((a) => a.includes("kubeadm=1.35.10-*")));
+  t.is(state(patch.root, "pkg/kubeadm"), "1.35.10-1.1");
+});
+
+for (const [target, message] of [
+  ["1.37.0", /refusing to skip a minor: the cluster is at v1\.35\.9 and the target is v1\.37\.0; upgrade one minor at a time \(to v1\.36\.x first\)/],
+  ["1.34.0", /refusing to downgrade: the cluster is at v1\.35\.9 and the target v1\.34\.0 is older/],
+  ["1.35.8", /refusing to downgrade: the cluster is at v1\.35\.9 and the target v1\.35\.8 is older/],
+] as const) {
+  test(`every step refuses ${target} on a cluster at 1.35.9, on the node, before changing anything ${STUBS}`, async (t) => {
+    for (const step of everyStep(target)) {
+      const r = await run(t, step.script, { seed: cluster(FROM) });
+      t.not(r.code, 0, step.name);
+      t.regex(r.stderr, message, step.name);
+      t.deepEqual(mutations(r), [], `${step.name} changed something before refusing`);
+    }
+  });
+}
+
+test(`node-local skew: a kubeadm two minors behind, a worker kubelet before the apiserver, a lagging node in pre-flight ${STUBS}`, async (t) => {
+  const kubeadm = await run(t, upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }), {
+    seed: cluster(FROM, { packages: { kubeadm: "1.34.2-1.1", kubelet: "1.34.2-1.1", kubectl: "1.34.2-1.1" } }),
+  });
+  t.not(kubeadm.code, 0);
+  t.regex(kubeadm.stderr, /refusing to skip a minor: kubeadm on this node is at v1\.34\.2 and the target is v1\.36\.0/);
+  t.deepEqual(mutations(kubeadm), []);
+
+  const worker = await run(t, upgradeWorkerScript({ node: "worker-0", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM), node: "worker-0" });
+  t.not(worker.code, 0);
+  t.regex(worker.stderr, /the apiserver is still at v1\.35\.9: a kubelet must never be newer than its apiserver/);
+  t.deepEqual(mutations(worker), []);
+
+  const kubelet = await run(t, upgradeKubeletScript({ node: "cp-0", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM) });
+  t.not(kubelet.code, 0);
+  t.regex(kubelet.stderr, /the control plane on cp-0 runs 'v1\.35\.9', not v1\.36\.0: its kubelet must never be newer than its apiserver/);
+  t.deepEqual(mutations(kubelet), []);
+
+  const lagging = cluster(FROM);
+  lagging.nodes["worker-1"] = { kubelet: "1.34.2" };
+  const preflight = await run(t, preflightStep(TO).script, { seed: lagging });
+  t.not(preflight.code, 0);
+  t.regex(preflight.stderr, /refusing to skip a minor: node worker-1's kubelet is at v1\.34\.2 and the target is v1\.36\.0/);
+});
+
+test(`pre-flight checks health and asks the TARGET kubeadm's upgrade plan, fetched read-only: nothing on the node changes ${STUBS}`, async (t) => {
+  const tmp = mkdtempSync(join(tmpdir(), "preflight-tmp-"));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+  const r = await run(t, preflightStep(TO).script, { env: { TMPDIR: tmp } });
+  t.is(r.code, 0, r.stderr);
+  const calls = r.calls.map(line);
+  t.true(calls.some((l) => /^kubectl .*--server https:\/\/api\.example:6443 .*get --raw=\/readyz$/.test(l)), "readyz through the LB");
+  t.deepEqual(calls.filter((l) => / exec etcd-/.test(l)).map((l) => /exec (etcd-cp-\d)/.exec(l)![1]), ["etcd-cp-0", "etcd-cp-1", "etcd-cp-2"]);
+  const apt = callsOf(r, "apt-get");
+  t.deepEqual(apt.map((a) => a.find((x) => ["update", "download", "install"].includes(x))), ["update", "download"]);
+  for (const a of apt) {
+    t.true(a.some((x) => x.startsWith(`Dir::Etc::SourceList=${tmp}/`)), "a temporary source list");
+    t.true(a.includes("Dir::Etc::SourceParts=/dev/null"), "no other source list");
+    t.true(a.some((x) => x.startsWith(`Dir::State::Lists=${tmp}/`)) && a.some((x) => x.startsWith(`Dir::Cache=${tmp}/`)), "temporary lists and cache");
+  }
+  t.true(apt[1].includes("kubeadm=1.36.0-*"));
+  t.deepEqual(callsOf(r, "kubeadm-fetched"), [["version", "-o", "short"], ["upgrade", "plan", "v1.36.0", "--kubeconfig", nodePath(r.root, "/etc/kubernetes/admin.conf")]]);
+  t.deepEqual(callsOf(r, "kubeadm"), [], "the node's own kubeadm is not used");
+  t.deepEqual(callsOf(r, "apt-mark"), []);
+  t.is(read(r.root, "/etc/apt/sources.list.d/kubernetes.list"), "deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /\n");
+  t.is(state(r.root, "pkg/kubeadm"), "1.35.9-1.1");
+  t.deepEqual(readdirSync(tmp), [], "the temporary directory is removed");
+  t.regex(r.stderr, /\[cp-0\] upgrade-preflight: kubeadm accepts the upgrade to v1\.36\.0/);
+});
+
+test(`pre-flight fails on a NotReady node, unhealthy etcd, a failing /readyz, or a target kubeadm rejects — naming the problem ${STUBS}`, async (t) => {
+  const notReady = cluster(FROM);
+  notReady.nodes["worker-1"] = { ready: "False" };
+  const cases: [string, ClusterSeed, string | undefined, RegExp][] = [
+    ["NotReady", notReady, undefined, /not every node is Ready after 0s: worker-1 \(Ready=False\)/],
+    ["etcd", cluster(FROM), "etcd-unhealthy", /etcd \(members cp-0, cp-1, cp-2\) is not healthy after 0s[^\n]*quorum/],
+    ["readyz", cluster(FROM), "readyz-fail", /timed out after 0s waiting for \/readyz through the load balancer https:\/\/api\.example:6443/],
+    ["plan", cluster(FROM), "plan-reject", /kubeadm upgrade plan rejects v1\.36\.0/],
+  ];
+  for (const [name, seed, flag, message] of cases) {
+    const root = await injected(t, seed, "never-matches", "cp-0");
+    if (flag) writeFileSync(join(stubState(root), flag), "");
+    const r = await run(t, preflightStep(TO).script, { root });
+    t.not(r.code, 0, name);
+    t.regex(r.stderr, message, name);
+    t.deepEqual(mutations(r).filter((l) => !/^(curl|gpg|dpkg-deb|apt-get .*Dir::Etc::SourceList=)/.test(l)), [], name);
+  }
+});
+
+test(`pre-flight on a partly upgraded cluster (cp-0 already at the target) checks health but skips kubeadm upgrade plan ${STUBS}`, async (t) => {
+  const r = await run(t, preflightStep(TO).script, { seed: cluster(FROM, { controlPlaneVersion: TO, serverVersion: TO, nodes: { "cp-0": { kubelet: TO }, "cp-1": {}, "cp-2": {}, "worker-0": {}, "worker-1": {} } }) });
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /this control plane already runs v1\.36\.0: kubeadm upgrade plan was checked before it was upgraded/);
+  t.deepEqual([...callsOf(r, "apt-get"), ...callsOf(r, "dpkg-deb"), ...callsOf(r, "kubeadm-fetched")], []);
+  t.true(r.calls.some((c) => c.args.includes("exec")), "etcd still checked");
+});
+
+test(`further control planes: upgrade-kubeadm checks every etcd member first and stops on an unhealthy one; upgrade-control-plane runs kubeadm upgrade node ${STUBS}`, async (t) => {
+  const script = upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: TO, etcdHealthFirst: { kind: "stacked", members: controlPlanes }, timeouts: fast });
+  const root = await injected(t, cluster(FROM), "never-matches", "cp-1");
+  writeFileSync(join(stubState(root), "etcd-unhealthy"), "");
+  const unhealthy = await run(t, script, { root, node: "cp-1" });
+  t.not(unhealthy.code, 0);
+  t.regex(unhealthy.stderr, /\[cp-1\] upgrade-kubeadm: https:\/\/127\.0\.0\.1:2379 is unhealthy/);
+  t.regex(unhealthy.stderr, /ERROR: etcd \(members cp-0, cp-1, cp-2\) is not healthy/);
+  t.deepEqual(mutations(unhealthy), []);
+
+  rmSync(join(stubState(root), "etcd-unhealthy"));
+  const healthy = await run(t, script, { root, node: "cp-1" });
+  t.is(healthy.code, 0, healthy.stderr);
+  const calls = healthy.calls.map(line);
+  const lastExec = calls.map((l) => / exec etcd-cp-2 /.test(l)).lastIndexOf(true);
+  const firstApt = calls.findIndex((l) => /^apt-(get|mark) /.test(l));
+  t.true(lastExec >= 0 && firstApt > lastExec, "etcd checked on all three members before any package change");
+
+  const noKubeadm = await run(t, upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", timeouts: fast }), { seed: cluster(FROM, { serverVersion: TO }) });
+  t.not(noKubeadm.code, 0);
+  t.regex(noKubeadm.stderr, /kubeadm on cp-1 is 'v1\.35\.9', not v1\.36\.0: the upgrade-kubeadm step installs it first/);
+  const node = await run(t, upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", timeouts: fast }), { root, node: "cp-1" });
+  t.is(node.code, 0, node.stderr);
+  t.deepEqual(callsOf(node, "kubeadm").filter((a) => a[0] === "upgrade"), [["upgrade", "node"]]);
+  t.regex(read(root, "/etc/kubernetes/manifests/kube-apiserver.yaml"), /kube-apiserver:v1\.36\.0/);
+});
+
+test(`uncordon waits for the control plane's pods at the target and fails naming the one that is not ${STUBS}`, async (t) => {
+  const root = await injected(t, cluster(TO), "never-matches", "cp-0");
+  writeFileSync(join(stubState(root), "k8s/cp-0.cordoned"), "");
+  writeFileSync(nodePath(root, "/etc/kubernetes/manifests/kube-scheduler.yaml"), "spec:\n  containers:\n  - image: registry.k8s.io/kube-scheduler:v1.35.9\n");
+  const r = await run(t, uncordonNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: TO, timeouts: fast }), { root });
+  t.not(r.code, 0);
+  t.false(stateHas(root, "k8s/cp-0.cordoned"), "uncordoned first");
+  t.regex(r.stderr, /timed out after 0s waiting for pod kube-scheduler-cp-0 to run v1\.36\.0, Running and Ready/);
+});
