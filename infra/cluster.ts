@@ -147,7 +147,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, credentials, initAfter: [...attachments, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, initAfter: [...attachments, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
   const cni = new Cni("cni", { name: config.cni.name, version: config.cni.version, podCidr: config.network.podCidr, kubeconfig: controlPlane.kubeconfig, dependsOn: [controlPlane] }, { parent });
@@ -156,7 +156,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     { controlPlane, hosts: cpHosts, shape, credentials, stackedEtcd: config.etcdTopology === "stacked", joinAfter: [cni] },
     { parent },
   );
-  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, credentials, controlPlane }, { parent });
+  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, controlPlane }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(
     "cluster-wait-nodes-ready",
@@ -171,8 +171,8 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       kubernetesVersion: config.kubernetesVersion,
       maxUnavailable: config.workers.maxUnavailable,
       apiEndpoint: api.endpoint,
-      etcd: { kind: "stacked" },
-      snapshotScript: (node) => preUpgradeSnapshotScript({ node, etcd: { kind: "stacked" } }),
+      etcd: externalEtcd ? { kind: "external", endpoints: externalEtcd.endpoints, hosts: etcdHosts } : { kind: "stacked" },
+      snapshotScript: (node) => preUpgradeSnapshotScript({ node, etcd: externalEtcd ? { kind: "external" } : { kind: "stacked" } }),
       after: [nodesReady],
     },
     { parent },

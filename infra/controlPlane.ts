@@ -19,6 +19,8 @@ export interface ControlPlaneArgs {
   hosts: NodeHost[];
   /** The kubeadm shape without the per-node parts; the endpoint resolves once the LB exists. */
   shape: pulumi.Output<ClusterShape>;
+  /** The version new nodes install (the same as shape's; plain, so scripts need no Output). */
+  kubernetesVersion: string;
   credentials: JoinCredentials;
   /** Resources cp-0's init must wait for besides its own preparation (the LB target registration, external etcd). */
   initAfter: pulumi.Input<pulumi.Resource>[];
@@ -56,7 +58,7 @@ export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resour
   const prepared = args.hosts.map((host) => {
     const prepare = nodeStep(
       `${host.name}-prepare`,
-      { host, script: args.shape.apply((s) => prepareNodeScript({ node: host.name, kubernetesVersion: s.kubernetesVersion })) },
+      { host, script: prepareNodeScript({ node: host.name, kubernetesVersion: args.kubernetesVersion }) },
       { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges },
     );
     return args.externalEtcd ? controlPlaneEtcdClientStep(host, args.externalEtcd, { parent, dependsOn: [prepare] }) : prepare;

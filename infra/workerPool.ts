@@ -10,6 +10,8 @@ import { NodeHost, nodeStep } from "./steps";
 export interface WorkerPoolArgs {
   hosts: NodeHost[];
   shape: pulumi.Output<ClusterShape>;
+  /** The version new nodes install (the same as shape's; plain, so scripts need no Output). */
+  kubernetesVersion: string;
   credentials: JoinCredentials;
   controlPlane: ControlPlane;
 }
@@ -32,7 +34,7 @@ export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource):
   return args.hosts.map((host) => {
     const prepare = nodeStep(
       `${host.name}-prepare`,
-      { host, script: args.shape.apply((s) => prepareNodeScript({ node: host.name, kubernetesVersion: s.kubernetesVersion })) },
+      { host, script: prepareNodeScript({ node: host.name, kubernetesVersion: args.kubernetesVersion }) },
       { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges },
     );
     return nodeStep(
