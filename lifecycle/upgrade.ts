@@ -11,8 +11,8 @@ import { upgradeKubeletScript } from "./scripts/upgradeKubelet";
 import { upgradeWorkerScript } from "./scripts/upgradeWorker";
 import { planUpgrade, UpgradeStep } from "./upgradePlan";
 
-/** Where etcd runs: on the control planes, or on its own members (reached by endpoints, snapshotted on hosts[0]). */
-export type UpgradeEtcd = { kind: "stacked" } | { kind: "external"; endpoints: string[]; hosts: NodeHost[] };
+/** Where etcd runs: on the control planes, or on its own members (client URLs; snapshotted on hosts[0]). */
+export type UpgradeEtcd = { kind: "stacked" } | { kind: "external"; endpoints: pulumi.Input<string[]>; hosts: NodeHost[] };
 
 export interface RollingUpgradeArgs {
   /** Control planes in order: controlPlanes[0] runs `kubeadm upgrade apply`, the pre-flight checks and the workers' drains. */
@@ -73,35 +73,41 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
   }
   if (args.etcd.kind === "external" && etcdHosts.length === 0) throw new Error(`${name}: external etcd needs at least one host to snapshot on`);
   const controlPlanes = args.controlPlanes.map((h) => h.name);
+  const workers = args.workers.map((h) => h.name);
   const plan = planUpgrade({
     controlPlanes,
-    workers: args.workers.map((h) => h.name),
+    workers,
     maxUnavailable: args.maxUnavailable,
     snapshotOn: etcdHosts.length > 0 ? etcdHosts[0].name : controlPlanes[0],
   });
   const version = args.kubernetesVersion;
-  const etcdHealth: EtcdHealthTarget =
-    args.etcd.kind === "stacked" ? { kind: "stacked", members: controlPlanes } : { kind: "external", endpoints: args.etcd.endpoints };
-  const preflightEtcd = args.etcd.kind === "stacked" ? { kind: "stacked" as const } : { kind: "external" as const, endpoints: args.etcd.endpoints };
+  // The etcd members as the health checks name them: external members' URLs resolve once their addresses do.
+  const etcd = args.etcd;
+  const etcdTarget: pulumi.Output<EtcdHealthTarget> =
+    etcd.kind === "stacked"
+      ? pulumi.output({ kind: "stacked" as const, members: controlPlanes })
+      : pulumi.output(etcd.endpoints).apply((endpoints): EtcdHealthTarget => ({ kind: "external", endpoints }));
 
   const scriptFor = (step: UpgradeStep): pulumi.Input<string> => {
     const action = step.action;
     switch (action.kind) {
       case "preflight":
-        return pulumi.output(args.apiEndpoint).apply((apiEndpoint) =>
+        return pulumi.all([args.apiEndpoint, etcdTarget]).apply(([apiEndpoint, target]) =>
           preflightChecksScript({
             node: step.runsOn,
             kubernetesVersion: version,
-            nodes: [...controlPlanes, ...args.workers.map((h) => h.name)],
+            nodes: [...controlPlanes, ...workers],
             controlPlanes,
             apiEndpoint,
-            etcd: preflightEtcd,
+            etcd: target.kind === "stacked" ? { kind: "stacked" } : { kind: "external", endpoints: target.endpoints },
           }),
         );
       case "snapshot":
         return labelWithTarget(args.snapshotScript(step.runsOn), version);
       case "upgrade-kubeadm":
-        return upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, etcdHealthFirst: action.etcdHealthFirst ? etcdHealth : undefined });
+        return action.etcdHealthFirst
+          ? etcdTarget.apply((target) => upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, etcdHealthFirst: target }))
+          : upgradeKubeadmScript({ node: step.node, kubernetesVersion: version });
       case "drain":
         return drainNodeScript({ runsOn: step.runsOn, node: step.node, role: action.role, kubernetesVersion: version });
       case "upgrade-control-plane":

@@ -1,125 +1,41 @@
 // The upgrade step scripts run for real (bash, coreutils, sed, awk) against a scratch root, with recording stubs for
 // the binaries this machine does not and cannot have: kubeadm, kubectl, kubelet, apt-get, apt-mark, systemctl (see
-// test/support/upgradeStubs.ts: a fake cluster whose state the stubs read and change).
-import test, { ExecutionContext } from "ava";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// test/support/upgradeStubs.ts: a fake cluster whose state the stubs read and change). Resuming after a failure at
+// each phase: test/upgradeResume.test.ts.
+import test from "ava";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { drainNodeScript } from "../lifecycle/scripts/drain";
-import { preflightChecksScript } from "../lifecycle/scripts/preflight";
 import { uncordonNodeScript } from "../lifecycle/scripts/uncordon";
 import { upgradeControlPlaneScript } from "../lifecycle/scripts/upgradeControlPlane";
 import { upgradeKubeadmScript } from "../lifecycle/scripts/upgradeKubeadm";
 import { upgradeKubeletScript } from "../lifecycle/scripts/upgradeKubelet";
 import { upgradeWorkerScript } from "../lifecycle/scripts/upgradeWorker";
-import { DrainSettings, UpgradeTimeouts } from "../lifecycle/defaults";
-import { callsOf, cleanup, nodePath, runWithStubs, StubRun, stubState } from "./support/stubs";
-import { ClusterSeed, seedCluster, upgradeStubs } from "./support/upgradeStubs";
-
-const STUBS = "(recording stubs: kubeadm, kubectl, apt-get, systemctl are not on this machine)";
-const FROM = "1.35.9";
-const TO = "1.36.0";
-/** Waits that would otherwise poll for minutes when a test makes them fail. */
-const fast: Partial<UpgradeTimeouts> = { nodeReady: 0, controlPlanePods: 0, etcdHealth: 0, preflightHealth: 0, apiVersion: 1 };
-const oneAttempt: Partial<DrainSettings> = { attempts: 1, retryDelaySeconds: 0 };
-const controlPlanes = ["cp-0", "cp-1", "cp-2"];
-const allNodes = [...controlPlanes, "worker-0", "worker-1"];
-
-interface Step {
-  name: string;
-  script: string;
-}
-
-/** cp-0's five steps (all run on cp-0), as the plan chains them. */
-function cp0Steps(v: string, drain: Partial<DrainSettings> = oneAttempt): Step[] {
-  return [
-    { name: "upgrade-kubeadm", script: upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: v, timeouts: fast }) },
-    { name: "drain", script: drainNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: v, drain, timeouts: fast }) },
-    { name: "upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: v, mode: "apply", timeouts: fast }) },
-    { name: "upgrade-kubelet", script: upgradeKubeletScript({ node: "cp-0", kubernetesVersion: v, timeouts: fast }) },
-    { name: "uncordon", script: uncordonNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: v, timeouts: fast }) },
-  ];
-}
-
-/** worker-0's three steps; drain and uncordon run on cp-0 (one scratch root stands for both machines here). */
-function workerSteps(v: string, drain: Partial<DrainSettings> = oneAttempt): Step[] {
-  return [
-    { name: "drain", script: drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: v, drain, timeouts: fast }) },
-    { name: "upgrade", script: upgradeWorkerScript({ node: "worker-0", kubernetesVersion: v, timeouts: fast }) },
-    { name: "uncordon", script: uncordonNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: v, timeouts: fast }) },
-  ];
-}
-
-function preflightStep(v: string, etcd: { kind: "stacked" } | { kind: "external"; endpoints: string[] } = { kind: "stacked" }): Step {
-  return {
-    name: "upgrade-preflight",
-    script: preflightChecksScript({ node: "cp-0", kubernetesVersion: v, nodes: allNodes, controlPlanes, apiEndpoint: "api.example:6443", etcd, timeouts: fast }),
-  };
-}
-
-/** Every upgrade script of a cluster, in plan order (cp-1 stands for the further control planes). */
-function everyStep(v: string): Step[] {
-  return [
-    preflightStep(v),
-    ...cp0Steps(v),
-    { name: "cp-1 upgrade-kubeadm", script: upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: v, etcdHealthFirst: { kind: "stacked", members: controlPlanes }, timeouts: fast }) },
-    { name: "cp-1 upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: v, mode: "node", timeouts: fast }) },
-    ...workerSteps(v),
-  ];
-}
-
-/** A cluster at one version; this machine is cp-0 (admin.conf, manifests) and also holds a worker's kubelet.conf. */
-function cluster(version: string, extra: Partial<ClusterSeed> = {}): ClusterSeed {
-  return { version, controlPlane: true, nodes: Object.fromEntries(allNodes.map((n) => [n, {}])), ...extra };
-}
-
-async function run(t: ExecutionContext, script: string, o: { root?: string; seed?: ClusterSeed; node?: string; env?: Record<string, string>; stubs?: Record<string, string> } = {}): Promise<StubRun> {
-  const r = await runWithStubs(script, {
-    root: o.root,
-    setup: o.root ? undefined : seedCluster(o.seed ?? cluster(FROM)),
-    stubs: upgradeStubs(o.stubs),
-    env: { STUB_NODE: o.node ?? "cp-0", ...(o.env ?? {}) },
-  });
-  if (!o.root) t.teardown(() => cleanup(r.root));
-  return r;
-}
-
-const line = (c: { cmd: string; args: string[] }) => [c.cmd, ...c.args].join(" ");
-const read = (root: string, path: string) => readFileSync(nodePath(root, path), "utf8");
-const state = (root: string, path: string) => readFileSync(join(stubState(root), path), "utf8");
-const stateHas = (root: string, path: string) => existsSync(join(stubState(root), path));
-
-/** Calls that change a node or the cluster. */
-function mutations(r: StubRun): string[] {
-  return r.calls.map(line).filter((l) =>
-    /^kubectl .*\b(drain|cordon|uncordon)\b|^apt-get |^apt-mark (un)?hold|^kubeadm upgrade (apply|node)|^systemctl (restart|daemon-reload)|^curl |^gpg |^dpkg-deb /.test(l),
-  );
-}
-
-/** Runs steps in order on one node until one fails (Pulumi stops the chain there). Returns the failed index or -1. */
-async function runChain(t: ExecutionContext, steps: Step[], o: { root?: string; seed?: ClusterSeed; node: string }): Promise<{ root: string; failed: number; runs: StubRun[] }> {
-  let root = o.root;
-  const runs: StubRun[] = [];
-  for (let i = 0; i < steps.length; i++) {
-    const r = await run(t, steps[i].script, { root, seed: o.seed, node: o.node });
-    root = r.root;
-    runs.push(r);
-    if (r.code !== 0) return { root, failed: i, runs };
-  }
-  return { root: root!, failed: -1, runs };
-}
-
-function assertConverged(t: ExecutionContext, root: string, node: string, v: string, controlPlane: boolean) {
-  for (const p of ["kubeadm", "kubelet", "kubectl"]) {
-    t.is(state(root, `pkg/${p}`), `${v}-1.1`, `${p} installed at ${v}`);
-    t.true(stateHas(root, `hold/${p}`), `${p} held`);
-  }
-  t.is(state(root, `k8s/${node}.kubelet`), `v${v}`, `${node} reports kubelet v${v}`);
-  t.false(stateHas(root, `k8s/${node}.cordoned`), `${node} is schedulable`);
-  t.false(existsSync(nodePath(root, "/etc/kubeadm-ha/kubelet-restart-pending")), "no kubelet restart pending");
-  t.regex(read(root, "/etc/apt/sources.list.d/kubernetes.list"), new RegExp(`/v${v.split(".").slice(0, 2).join("\\.")}/deb/`));
-  if (controlPlane) t.regex(read(root, "/etc/kubernetes/manifests/kube-apiserver.yaml"), new RegExp(`kube-apiserver:v${v.replace(/\./g, "\\.")}\\n`));
-}
+import { callsOf, nodePath, StubRun, stubState } from "./support/stubs";
+import { ClusterSeed } from "./support/upgradeStubs";
+import {
+  assertConverged,
+  cluster,
+  controlPlanes,
+  cp0Steps,
+  everyStep,
+  fast,
+  FROM,
+  injected,
+  line,
+  mutations,
+  oneAttempt,
+  preflightStep,
+  read,
+  run,
+  runChain,
+  state,
+  stateHas,
+  STUBS,
+  TO,
+  workerSteps,
+} from "./support/upgradeRuns";
 
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -145,67 +61,17 @@ test(`cp-0 and a worker upgrade 1.35.9 -> 1.36.0 in plan order and converge ${ST
   const worker = await runChain(t, workerSteps(TO), { seed: cluster(FROM, { serverVersion: TO, nodes: { "cp-0": { kubelet: TO }, "worker-0": {} } }), node: "worker-0" });
   t.is(worker.failed, -1, worker.runs.map((r) => r.stderr).join("\n"));
   assertConverged(t, worker.root, "worker-0", TO, false);
+  // Converged: running either chain again changes nothing.
+  for (const [steps, root, node] of [[cp0Steps(TO), cp.root, "cp-0"], [workerSteps(TO), worker.root, "worker-0"]] as const) {
+    const again = await runChain(t, steps, { root, node });
+    t.is(again.failed, -1);
+    t.deepEqual(again.runs.flatMap(mutations), []);
+  }
   const upgrade = worker.runs[1].calls.map(line);
   const order = ["apt-get .* install kubeadm=1\\.36\\.0-\\*", "^kubeadm upgrade node$", "apt-get .* install kubelet=1\\.36\\.0-\\* kubectl=1\\.36\\.0-\\*", "^systemctl daemon-reload$", "^systemctl restart kubelet$"]
     .map((re) => upgrade.findIndex((l) => new RegExp(re).test(l)));
   t.true(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `worker phases in order: ${order.join(",")}`);
 });
-
-const cpFailurePoints = [
-  "gpg ",
-  "apt-mark unhold kubeadm",
-  "apt-mark hold kubeadm",
-  "cordon cp-0",
-  "drain cp-0",
-  "kubeadm upgrade plan",
-  "kubeadm upgrade apply",
-  "apt-mark unhold kubelet",
-  "apt-mark hold kubelet",
-  "systemctl daemon-reload",
-  "systemctl restart kubelet",
-  "uncordon cp-0",
-];
-const workerFailurePoints = [
-  "cordon worker-0",
-  "drain worker-0",
-  "gpg ",
-  "apt-mark unhold kubeadm",
-  "apt-mark hold kubeadm",
-  "kubeadm upgrade node",
-  "apt-mark unhold kubelet",
-  "apt-mark hold kubelet",
-  "systemctl daemon-reload",
-  "systemctl restart kubelet",
-  "uncordon worker-0",
-];
-
-for (const [who, points] of [["cp-0", cpFailurePoints], ["worker-0", workerFailurePoints]] as const) {
-  for (const point of points) {
-    test(`${who}: a failure injected at "${point}" stops the chain; rerunning from the failed step completes and converges ${STUBS}`, async (t) => {
-      const steps = who === "cp-0" ? cp0Steps(TO) : workerSteps(TO);
-      const seed = who === "cp-0" ? cluster(FROM) : cluster(FROM, { serverVersion: TO, nodes: { "cp-0": { kubelet: TO }, "worker-0": {} } });
-      const first = await runChain(t, steps, { seed: { ...seed }, node: who, root: await injected(t, seed, point, who) });
-      t.not(first.failed, -1, `the injected failure at "${point}" failed a step`);
-      t.false(stateHas(first.root, "fail-at"), "the failure point was reached");
-      t.true(first.runs[first.failed].stderr.split("\n").some((l) => l.includes("injected failure: ") && l.includes(point.trim())), "the failed step shows the failure");
-      // Pulumi reruns the failed step and everything after it; the steps before it succeeded and do not run again.
-      const rerun = await runChain(t, steps.slice(first.failed), { root: first.root, node: who });
-      t.is(rerun.failed, -1, rerun.runs.map((r) => r.stderr).join("\n"));
-      assertConverged(t, rerun.root, who, TO, who === "cp-0");
-      // Converged: one more run of the whole chain changes nothing.
-      const again = await runChain(t, steps, { root: rerun.root, node: who });
-      t.is(again.failed, -1);
-      t.deepEqual(again.runs.flatMap(mutations), []);
-    });
-  }
-}
-
-/** A seeded node whose stubs fail once at the first call matching `point`. */
-async function injected(t: ExecutionContext, seed: ClusterSeed, point: string, node: string): Promise<string> {
-  const r = await run(t, "#!/usr/bin/env bash\ntrue\n", { seed, node });
-  writeFileSync(join(stubState(r.root), "fail-at"), point);
-  return r.root;
-}
 
 test(`drain blocked by a PodDisruptionBudget: every attempt fails, the node is uncordoned, the step fails showing the drain output ${STUBS}`, async (t) => {
   const script = drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, drain: { attempts: 2, retryDelaySeconds: 0 }, timeouts: fast });
@@ -395,4 +261,10 @@ test(`uncordon waits for the control plane's pods at the target and fails naming
   t.not(r.code, 0);
   t.false(stateHas(root, "k8s/cp-0.cordoned"), "uncordoned first");
   t.regex(r.stderr, /timed out after 0s waiting for pod kube-scheduler-cp-0 to run v1\.36\.0, Running and Ready/);
+
+  const old = await injected(t, cluster(FROM, { serverVersion: TO }), "never-matches", "cp-0");
+  writeFileSync(join(stubState(old), "k8s/worker-0.ready"), "False");
+  const worker = await run(t, uncordonNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, timeouts: fast }), { root: old });
+  t.not(worker.code, 0);
+  t.regex(worker.stderr, /ERROR: worker-0 is not Ready at kubelet v1\.36\.0 after 0s: Ready=False, kubelet v1\.35\.9/);
 });

@@ -12,6 +12,7 @@ import { prepareNodeScript } from "./prepareNode";
 import { readKubeconfigScript } from "./readKubeconfig";
 import { waitForNodesScript } from "./waitForNodes";
 import { lifecycleSampleScripts } from "../../lifecycle/scripts/samples";
+import { etcdSnapshotSampleScripts } from "../../lifecycle/scripts/etcdSamples";
 
 export interface SampleScript {
   /** Builder and variant, e.g. "joinControlPlaneScript (stacked etcd)". */
@@ -50,5 +51,6 @@ export function sampleScripts(): SampleScript[] {
     },
     { name: "installApiserverEtcdClientScript", script: installApiserverEtcdClientScript({ node: "cp-0" }) },
     ...lifecycleSampleScripts(),
+    ...etcdSnapshotSampleScripts(),
   ];
 }

@@ -59,8 +59,15 @@ export function timeoutsWith(overrides?: Partial<UpgradeTimeouts>): UpgradeTimeo
   return t;
 }
 
+const fragments = new Map<string, string>();
+/** A bash fragment of lib/, read once per process (every step script of a large cluster includes some). */
 function fragment(name: string): string {
-  return readFileSync(join(__dirname, "lib", `${name}.sh`), "utf8").trim();
+  let text = fragments.get(name);
+  if (text === undefined) {
+    text = readFileSync(join(__dirname, "lib", `${name}.sh`), "utf8").trim();
+    fragments.set(name, text);
+  }
+  return text;
 }
 
 /** A bash parameter expansion `${expr}`, kept out of the template literal's own `${}` syntax. */
@@ -170,13 +177,13 @@ export function etcdFragment(builder: string, etcd: EtcdHealthTarget, timeouts: 
         "etcd_health() {",
         "  local e rc=0",
         "  if command -v etcdctl >/dev/null 2>&1; then",
-        '    ETCDCTL_API=3 timeout 60 etcdctl --endpoints="$ETCD_ENDPOINTS" --command-timeout=20s \\',
+        '    ETCDCTL_API=3 timeout 60 etcdctl --endpoints="$ETCD_ENDPOINTS" --dial-timeout=3s --command-timeout=5s \\',
         '      --cacert="$ETCD_CA" --cert="$ETCD_CERT" --key="$ETCD_KEY" endpoint health',
         "    return",
         "  fi",
         '  for e in "${ETCD_ENDPOINT_LIST[@]}"; do',
         '    if timeout 30 curl -fsS --max-time 20 --cacert "$ETCD_CA" --cert "$ETCD_CERT" --key "$ETCD_KEY" "$e/health" 2>&1 |',
-        "      grep -q '\"health\":\"true\"'; then",
+        "      grep '\"health\":\"true\"' >/dev/null; then",
         '      echo "$e is healthy"',
         "    else",
         '      echo "$e is unhealthy"',

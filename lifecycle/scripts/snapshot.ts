@@ -32,7 +32,7 @@ export interface SnapshotArgs {
 /**
  * Step "upgrade-snapshot": `etcdctl snapshot save` of the member, then verified — the file is non-empty and
  * `etcdutl snapshot status` (or etcdctl's, before 3.5) reads a revision and keys from it — and stored with its
- * sha256 under `dir` as etcd-<UTC timestamp>.db; the newest `keep` are kept. Stacked: the pod writes into its
+ * sha256 under `dir` as etcd-<UTC timestamp, ms>.db; the newest `keep` are kept. Stacked: the pod writes into its
  * data-dir mount, and the file is moved out of etcd's data dir at once. Taking a snapshot changes nothing in the
  * cluster, so the step has no skip: it runs whenever its script changes (creation, and every version bump).
  */
@@ -97,7 +97,7 @@ fi`;
   const body = String.raw`
 DIR="$R"${shellQuote(dir)}
 KEEP=${keep}
-NAME="etcd-$(date -u +%Y%m%dT%H%M%SZ).db"
+NAME="etcd-$(date -u +%Y%m%dT%H%M%S.%3NZ).db"
 install -d -m 0700 "$DIR"
 ${save}
 # The status must name a revision and at least one key: a cluster always has some.

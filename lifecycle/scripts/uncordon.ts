@@ -41,9 +41,16 @@ if node_cordoned; then
 else
   log "$TARGET is schedulable"
 fi
-wait_until ${timeouts.nodeReady} "node $TARGET to be Ready" node_ready
-kubelet=$(target_kubelet_version)
-[ "$kubelet" = "v$VERSION" ] || die "$TARGET is Ready but reports kubelet $kubelet, expected v$VERSION"
+# The Node reports the new kubelet once the restarted kubelet has updated its status.
+kubelet_reported() { node_field '{.status.nodeInfo.kubeletVersion}' 2>/dev/null || true; }
+ready_reported() { node_field '{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true; }
+deadline=$((SECONDS + ${timeouts.nodeReady}))
+until [ "$(ready_reported)" = True ] && [ "$(kubelet_reported)" = "v$VERSION" ]; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    die "$TARGET is not Ready at kubelet v$VERSION after ${timeouts.nodeReady}s: Ready=$(ready_reported), kubelet $(kubelet_reported)"
+  fi
+  sleep "${bx("KUBEADM_HA_POLL_SECONDS:-5")}"
+done
 for component in "${bx("COMPONENTS[@]")}"; do
   wait_until ${timeouts.controlPlanePods} "pod $component-$TARGET to run v$VERSION, Running and Ready" pod_healthy "$component-$TARGET"
 done

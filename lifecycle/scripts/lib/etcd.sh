@@ -12,5 +12,6 @@ check_etcd() {
     fi
     sleep "${KUBEADM_HA_POLL_SECONDS:-5}"
   done
+  printf '%s\n' "$out" | log_output
   log "etcd healthy: $ETCD_WHAT"
 }

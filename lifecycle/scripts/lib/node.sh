@@ -15,10 +15,6 @@ target_kubelet_version() {
   printf '%s\n' "$v"
 }
 
-node_ready() {
-  [ "$(node_field '{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
-}
-
 node_cordoned() {
   [ "$(node_field '{.spec.unschedulable}')" = true ]
 }

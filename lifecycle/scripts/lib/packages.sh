@@ -7,8 +7,9 @@ installed_kubeadm() { kubeadm version -o short 2>/dev/null || true; }
 installed_kubelet() { kubelet --version 2>/dev/null | sed -n -E 's/^Kubernetes (v[^[:space:]]+).*/\1/p' || true; }
 installed_kubectl() { kubectl version --client -o json 2>/dev/null | json_git_version clientVersion || true; }
 
-# held PACKAGE: the package is on hold (apt upgrade never moves it).
-held() { apt-mark showhold 2>/dev/null | grep -qx "$1"; }
+# held PACKAGE: the package is on hold (apt upgrade never moves it). grep reads all input: with -q it could exit
+# first and fail the pipeline (pipefail) on apt-mark's SIGPIPE.
+held() { apt-mark showhold 2>/dev/null | grep -x "$1" >/dev/null; }
 
 # hold_all PACKAGE...: puts on hold those not yet held.
 hold_all() {
