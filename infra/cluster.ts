@@ -1,22 +1,18 @@
-import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { preUpgradeSnapshotScript } from "../lifecycle/scripts/snapshot";
+import { RollingUpgrade } from "../lifecycle/upgrade";
+import { createAwsInfrastructure } from "./awsInfrastructure";
 import { Cni } from "./cni";
 import { ClusterConfig } from "./config";
 import { ControlPlane, ControlPlaneJoins, JoinCredentials } from "./controlPlane";
-import { sshUser } from "./defaults";
-import { ApiLoadBalancer } from "./loadBalancer";
-import { createMachine, createMachineBase } from "./machines";
-import { Network } from "./network";
-import { ClusterShape, EtcdEndpoints } from "./scripts/kubeadmConfig";
 import { createEtcdPki } from "./etcdPki";
 import { ExternalEtcd } from "./externalEtcd";
+import { nodeNames } from "./nodeNames";
+import { ClusterShape, EtcdEndpoints } from "./scripts/kubeadmConfig";
 import { waitForNodesScript } from "./scripts/waitForNodes";
-import { SecurityGroups } from "./securityGroups";
-import { NodeHost, nodeStep, sshConnection } from "./steps";
+import { nodeStep } from "./steps";
 import { WorkerPool } from "./workerPool";
-import { preUpgradeSnapshotScript } from "../lifecycle/scripts/snapshot";
-import { RollingUpgrade } from "../lifecycle/upgrade";
 
 export interface ClusterInputs {
   clusterName: string;
@@ -28,17 +24,9 @@ export interface ClusterInputs {
 export interface ClusterOutputs {
   kubeconfig: pulumi.Output<string>;
   apiEndpoint: pulumi.Output<string>;
-  bastionAddress: pulumi.Output<string>;
+  /** Absent when nodes are reached directly. */
+  bastionAddress?: pulumi.Output<string>;
   nodes: pulumi.Output<{ name: string; role: string; privateIp: string }[]>;
-}
-
-/** Node names by role, in creation order; cp-0 is the first control plane. */
-export function nodeNames(config: Pick<ClusterConfig, "controlPlane" | "workers" | "etcd" | "etcdTopology">) {
-  return {
-    controlPlanes: Array.from({ length: config.controlPlane.count }, (_, i) => `cp-${i}`),
-    workers: Array.from({ length: config.workers.count }, (_, i) => `worker-${i}`),
-    etcd: config.etcdTopology === "external" ? Array.from({ length: config.etcd.count }, (_, i) => `etcd-${i}`) : [],
-  };
 }
 
 /** Day-one bootstrap credentials: a kubeadm bootstrap token (abcdef.0123456789abcdef) and a certificate key. */
@@ -52,102 +40,43 @@ export function createJoinCredentials(parent: pulumi.Resource): JoinCredentials 
   };
 }
 
-/** The whole cluster on AWS: network, security groups, API load balancer, machines, bootstrap, CNI. */
+/**
+ * The whole cluster: the machines from their provider, then the same Kubernetes lifecycle for all of them —
+ * external etcd, the first control plane, the CNI, joins, readiness, and the rolling upgrade.
+ */
 export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): ClusterOutputs {
   const { config, clusterName } = inputs;
   const names = nodeNames(config);
-  const network = new Network("network", { clusterName, network: config.network }, { parent });
-  const groups = new SecurityGroups(
-    "sg",
-    {
-      clusterName,
-      vpcId: network.vpcId,
-      vpcCidr: network.vpcCidr,
-      sshAllowedCidrs: config.ssh.allowedCidrs,
-      apiAllowedCidrs: config.apiAccess.allowedCidrs,
-      cni: config.cni.name,
-      etcdTopology: config.etcdTopology,
-    },
-    { parent },
-  );
-  const api = new ApiLoadBalancer(
-    "api",
-    {
-      clusterName,
-      internal: config.apiAccess.internal,
-      subnetIds: config.apiAccess.internal ? network.privateSubnetIds : network.publicSubnetIds,
-      securityGroupId: groups.ids.apiLoadBalancer,
-      vpcId: network.vpcId,
-    },
-    { parent },
-  );
-
-  const machineParent = new pulumi.ComponentResource("kubeadm-ha:cluster:Machines", "machines", {}, { parent });
-  const base = createMachineBase(
-    "nodes",
-    { clusterName, ssh: config.ssh.publicKey && inputs.sshPrivateKey ? { publicKey: config.ssh.publicKey, privateKey: inputs.sshPrivateKey } : undefined },
-    machineParent,
-  );
-  const bastion = createMachine(
-    base,
-    { hostname: "bastion", role: "bastion", instanceType: "t3.micro", volumeGiB: 8, subnetId: network.publicSubnetIds[0], securityGroupIds: [groups.ids.bastion] },
-    machineParent,
-  );
-  const bastionIp = new aws.ec2.Eip("bastion", { domain: "vpc", instance: bastion.id, tags: { Name: `${clusterName}-bastion` } }, { parent: machineParent });
-  const access = { user: sshUser, privateKey: base.sshPrivateKey, bastionHost: bastionIp.publicIp };
-  const zoneSubnet = (i: number) => network.privateSubnetIds[i % network.privateSubnetIds.length];
-
-  const attachments: pulumi.Resource[] = [];
-  const cpHosts: NodeHost[] = names.controlPlanes.map((name, i) => {
-    const machine = createMachine(
-      base,
-      { hostname: name, role: "control-plane", instanceType: config.controlPlane.instanceType, volumeGiB: config.controlPlane.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.controlPlane] },
-      machineParent,
-    );
-    attachments.push(api.attach(`${name}-api`, machine.id, { parent: machineParent }));
-    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
-  });
-  const workerHosts: NodeHost[] = names.workers.map((name, i) => {
-    const machine = createMachine(
-      base,
-      { hostname: name, role: "worker", instanceType: config.workers.instanceType, volumeGiB: config.workers.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.worker] },
-      machineParent,
-    );
-    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
-  });
-
-  const etcdHosts: NodeHost[] = names.etcd.map((name, i) => {
-    const machine = createMachine(
-      base,
-      { hostname: name, role: "etcd", instanceType: config.etcd.instanceType, volumeGiB: config.etcd.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.etcd] },
-      machineParent,
-    );
-    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
-  });
+  const infra = createAwsInfrastructure(inputs, parent);
+  const cpHosts = infra.controlPlanes;
+  const workerHosts = infra.workers;
+  const etcdHosts = infra.etcd;
+  const secretsParent = new pulumi.ComponentResource("kubeadm-ha:cluster:Credentials", "credentials", {}, { parent });
   const externalEtcd =
     config.etcdTopology === "external"
       ? new ExternalEtcd(
           "etcd",
-          { hosts: etcdHosts, version: config.etcd.version, pki: createEtcdPki("etcd-pki", { members: etcdHosts.map((h) => ({ name: h.name, privateIp: h.privateIp })) }, machineParent) },
+          { hosts: etcdHosts, version: config.etcd.version, pki: createEtcdPki("etcd-pki", { members: etcdHosts.map((h) => ({ name: h.name, privateIp: h.privateIp })) }, secretsParent) },
           { parent },
         )
       : undefined;
   const etcdShape: pulumi.Output<EtcdEndpoints> = externalEtcd ? externalEtcd.kubeadmEtcd : pulumi.output({ kind: "stacked" as const });
 
-  const shape: pulumi.Output<ClusterShape> = pulumi.all([api.endpoint, api.dnsName, etcdShape]).apply(([endpoint, dnsName, etcd]) => ({
+  const shape: pulumi.Output<ClusterShape> = pulumi.all([infra.apiEndpoint, infra.apiCertSANs, etcdShape]).apply(([endpoint, certSANs, etcd]) => ({
     clusterName,
     kubernetesVersion: config.kubernetesVersion,
     controlPlaneEndpoint: endpoint,
-    certSANs: [dnsName],
+    certSANs,
     podCidr: config.network.podCidr,
     serviceCidr: config.network.serviceCidr,
     etcd,
   }));
-  const credentials = createJoinCredentials(machineParent);
+  const credentials = createJoinCredentials(secretsParent);
+  const cp0Registered = infra.registerControlPlane(cpHosts[0], []);
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, initAfter: [...attachments, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
   const cni = new Cni("cni", { name: config.cni.name, version: config.cni.version, podCidr: config.network.podCidr, kubeconfig: controlPlane.kubeconfig, dependsOn: [controlPlane] }, { parent });
@@ -156,6 +85,8 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     { controlPlane, hosts: cpHosts, shape, credentials, stackedEtcd: config.etcdTopology === "stacked", joinAfter: [cni] },
     { parent },
   );
+  // Every other control plane goes behind the API endpoint only once it has joined.
+  cpJoins.joins.forEach((join, i) => infra.registerControlPlane(cpHosts[i + 1], [join]));
   const workers = new WorkerPool("workers", { hosts: workerHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, controlPlane }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(
@@ -170,7 +101,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       workers: workerHosts,
       kubernetesVersion: config.kubernetesVersion,
       maxUnavailable: config.workers.maxUnavailable,
-      apiEndpoint: api.endpoint,
+      apiEndpoint: infra.apiEndpoint,
       etcd: externalEtcd ? { kind: "external", endpoints: externalEtcd.endpoints, hosts: etcdHosts } : { kind: "stacked" },
       snapshotScript: (node) => preUpgradeSnapshotScript({ node, etcd: externalEtcd ? { kind: "external" } : { kind: "stacked" } }),
       after: [nodesReady],
@@ -183,5 +114,5 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     ...workerHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "worker", privateIp: ip }))),
     ...etcdHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "etcd", privateIp: ip }))),
   ]);
-  return { kubeconfig: controlPlane.kubeconfig, apiEndpoint: api.endpoint, bastionAddress: bastionIp.publicIp, nodes: nodeList };
+  return { kubeconfig: controlPlane.kubeconfig, apiEndpoint: infra.apiEndpoint, bastionAddress: infra.bastionAddress, nodes: nodeList };
 }

@@ -160,10 +160,15 @@ test("joins depend on init; control-plane joins are chained after the CNI; worke
   t.true(String(ready.inputs.create).includes("worker-2"));
 });
 
-test("cp-0's init waits for the LB registration and the kubeadm config points at the LB", async (t) => {
+test("cp-0 is behind the LB before init; the others only once joined; the kubeadm config points at the LB", async (t) => {
   const e = await shape(3, 2);
   const init = byName(e, "cp-0-init");
-  for (const a of byType(e, "aws:lb/targetGroupAttachment:TargetGroupAttachment")) t.true(waitsFor(e, init, a));
+  const attachment = (cp: string) => byName(e, `${cp}-api`, "aws:lb/targetGroupAttachment:TargetGroupAttachment");
+  t.true(waitsFor(e, init, attachment("cp-0")));
+  for (const cp of ["cp-1", "cp-2"]) {
+    t.true(waitsFor(e, attachment(cp), byName(e, `${cp}-join`)), `${cp} registers after its join (and on removal, deregisters first)`);
+    t.false(waitsFor(e, init, attachment(cp)));
+  }
   const lb = byType(e, "aws:lb/loadBalancer:LoadBalancer")[0];
   const config = parse(String(init.inputs.stdin).split("---\n")[1]);
   t.is(config.kind, "ClusterConfiguration");

@@ -1,0 +1,102 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterConfig } from "./config";
+import { sshUser } from "./defaults";
+import { ClusterInfrastructure } from "./infrastructure";
+import { ApiLoadBalancer } from "./loadBalancer";
+import { createMachine, createMachineBase } from "./machines";
+import { Network } from "./network";
+import { SecurityGroups } from "./securityGroups";
+import { NodeHost, sshConnection } from "./steps";
+import { nodeNames } from "./nodeNames";
+
+export interface AwsInfrastructureArgs {
+  clusterName: string;
+  config: ClusterConfig;
+  /** Secret; present when the operator supplies ssh.publicKey. */
+  sshPrivateKey?: pulumi.Output<string>;
+}
+
+/** The machines on AWS: network, security groups, the API load balancer, a bastion, and one instance per node. */
+export function createAwsInfrastructure(args: AwsInfrastructureArgs, parent?: pulumi.Resource): ClusterInfrastructure {
+  const { config, clusterName } = args;
+  const inputs = args;
+  const names = nodeNames(config);
+  const network = new Network("network", { clusterName, network: config.network }, { parent });
+  const groups = new SecurityGroups(
+    "sg",
+    {
+      clusterName,
+      vpcId: network.vpcId,
+      vpcCidr: network.vpcCidr,
+      sshAllowedCidrs: config.ssh.allowedCidrs,
+      apiAllowedCidrs: config.apiAccess.allowedCidrs,
+      cni: config.cni.name,
+      etcdTopology: config.etcdTopology,
+    },
+    { parent },
+  );
+  const api = new ApiLoadBalancer(
+    "api",
+    {
+      clusterName,
+      internal: config.apiAccess.internal,
+      subnetIds: config.apiAccess.internal ? network.privateSubnetIds : network.publicSubnetIds,
+      securityGroupId: groups.ids.apiLoadBalancer,
+      vpcId: network.vpcId,
+    },
+    { parent },
+  );
+
+  const machineParent = new pulumi.ComponentResource("kubeadm-ha:cluster:Machines", "machines", {}, { parent });
+  const base = createMachineBase(
+    "nodes",
+    { clusterName, ssh: config.ssh.publicKey && inputs.sshPrivateKey ? { publicKey: config.ssh.publicKey, privateKey: inputs.sshPrivateKey } : undefined },
+    machineParent,
+  );
+  const bastion = createMachine(
+    base,
+    { hostname: "bastion", role: "bastion", instanceType: "t3.micro", volumeGiB: 8, subnetId: network.publicSubnetIds[0], securityGroupIds: [groups.ids.bastion] },
+    machineParent,
+  );
+  const bastionIp = new aws.ec2.Eip("bastion", { domain: "vpc", instance: bastion.id, tags: { Name: `${clusterName}-bastion` } }, { parent: machineParent });
+  const access = { user: sshUser, privateKey: base.sshPrivateKey, bastionHost: bastionIp.publicIp };
+  const zoneSubnet = (i: number) => network.privateSubnetIds[i % network.privateSubnetIds.length];
+
+  const cpHosts: NodeHost[] = names.controlPlanes.map((name, i) => {
+    const machine = createMachine(
+      base,
+      { hostname: name, role: "control-plane", instanceType: config.controlPlane.instanceType, volumeGiB: config.controlPlane.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.controlPlane] },
+      machineParent,
+    );
+    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
+  });
+  const workerHosts: NodeHost[] = names.workers.map((name, i) => {
+    const machine = createMachine(
+      base,
+      { hostname: name, role: "worker", instanceType: config.workers.instanceType, volumeGiB: config.workers.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.worker] },
+      machineParent,
+    );
+    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
+  });
+
+  const etcdHosts: NodeHost[] = names.etcd.map((name, i) => {
+    const machine = createMachine(
+      base,
+      { hostname: name, role: "etcd", instanceType: config.etcd.instanceType, volumeGiB: config.etcd.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.etcd] },
+      machineParent,
+    );
+    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
+  });
+  const instanceIds = new Map(cpHosts.map((h) => [h.name, (h.machine as aws.ec2.Instance).id]));
+  return {
+    controlPlanes: cpHosts,
+    workers: workerHosts,
+    etcd: etcdHosts,
+    apiEndpoint: api.endpoint,
+    apiCertSANs: api.dnsName.apply((dnsName) => [dnsName]),
+    bastionAddress: bastionIp.publicIp,
+    registerControlPlane: (host, after) => [api.attach(`${host.name}-api`, instanceIds.get(host.name)!, { parent: machineParent, dependsOn: after })],
+    beforeInit: [],
+  };
+}
