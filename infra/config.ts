@@ -27,6 +27,58 @@ export interface ClusterConfig {
   apiAccess: { allowedCidrs: string[]; internal: boolean };
   ssh: { allowedCidrs: string[]; allowOpenToWorld: boolean; publicKey?: string };
   cni: { name: CniName; version: string };
+  /** Kubernetes nodes to keep cordoned and drained; leaving the list uncordons them. */
+  maintenance: string[];
+  /** Where the machines come from. */
+  hosts: HostsConfig;
+  /** The API endpoint of static hosts (AWS builds its own load balancer). */
+  apiEndpoint?: ApiEndpointConfig;
+  snapshots: SnapshotsConfig;
+  /** A declared restore: a new requestId runs one. */
+  restore?: { snapshot: string; requestId: string };
+}
+
+/** An existing machine reached over SSH. */
+export interface StaticHost {
+  /** Node name (DNS-1123 label): the Kubernetes node name and the prefix of its steps. */
+  name: string;
+  /** Where SSH connects (from the operator, or from the bastion). */
+  address: string;
+  /** The address the cluster uses between nodes (kubelet node-ip, etcd peer URLs). */
+  privateAddress: string;
+  user: string;
+  port: number;
+}
+
+export type HostsConfig =
+  | { provider: "aws" }
+  | {
+      provider: "static";
+      controlPlanes: StaticHost[];
+      workers: StaticHost[];
+      etcd: StaticHost[];
+      bastion?: { address: string; user: string; port: number };
+    };
+
+export type ApiEndpointConfig =
+  /** An existing load balancer (host:port) in front of every control plane's 6443. */
+  | { kind: "existing"; address: string }
+  /** HAProxy + keepalived on the control planes with a virtual IP. */
+  | { kind: "haproxy"; virtualIp: string; interface: string; port: number };
+
+export interface SnapshotsConfig {
+  /** systemd OnCalendar expression of the scheduled snapshot. */
+  schedule: string;
+  /** Snapshots kept on each member. */
+  keep: number;
+  /** Days S3 keeps a snapshot (bucket lifecycle rule). */
+  retentionDays: number;
+  /** An existing bucket instead of one the program creates. */
+  bucket?: string;
+  /** Upload to S3 (AWS: always; static hosts: only with a bucket and credentials on the members). */
+  upload: boolean;
+  /** A new value takes one snapshot now. */
+  requestId?: string;
 }
 
 /** Top-level keys the program reads; anything else in the namespace is a typo and is rejected. */
@@ -40,6 +92,11 @@ export const configKeys = [
   "apiAccess",
   "ssh",
   "cni",
+  "maintenance",
+  "hosts",
+  "apiEndpoint",
+  "snapshots",
+  "restore",
   "sshPrivateKey",
 ] as const;
 

@@ -65,6 +65,18 @@ export const defaults = {
     /** Helm chart version by CNI when cni.version is not set (cilium: helm.cilium.io; calico: tigera-operator). */
     versions: { cilium: "1.18.4", calico: "v3.30.3" },
   },
+  snapshots: {
+    /** Every 6 hours (systemd OnCalendar): an hour-old cluster state is at most 6 hours behind. */
+    schedule: "*-*-* 00/6:00:00",
+    /** Five local snapshots cover a day of the schedule plus upgrade snapshots, in a few hundred MB. */
+    keep: 5,
+    /** S3 keeps a month of snapshots. */
+    retentionDays: 30,
+  },
+  /** HAProxy on static control planes listens on its own port: each apiserver already binds 6443. */
+  haproxyPort: 8443,
+  /** SSH on existing hosts. */
+  staticHost: { user: "ubuntu", port: 22 },
 } as const;
 
 /** Where the program's files live on every node. */

@@ -1,7 +1,8 @@
 import { RunError } from "@pulumi/pulumi/errors";
 import * as semver from "semver";
 import { cidrsOverlap, parseCidr, vpcPrefixRange } from "./cidr";
-import { ClusterConfig, CniName, EtcdTopology, RawConfig, configKeys } from "./config";
+import * as net from "node:net";
+import { ApiEndpointConfig, ClusterConfig, CniName, EtcdTopology, HostsConfig, RawConfig, StaticHost, configKeys } from "./config";
 import { defaults, supportedMinors } from "./defaults";
 
 /** One problem with the configuration, named by its key path (`workers.maxUnavailable`). */
@@ -48,8 +49,24 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
 
   const etcdTopology = r.oneOf("etcdTopology", topologies, defaults.etcdTopology);
 
+  const hosts = readHosts(r, raw, problems);
+  const staticHosts = hosts.provider === "static" ? hosts : undefined;
+  if (staticHosts) {
+    const derived: [string, number][] = [
+      ["controlPlane.count", staticHosts.controlPlanes.length],
+      ["workers.count", staticHosts.workers.length],
+      ...(etcdTopology === "external" ? ([["etcd.count", staticHosts.etcd.length]] as [string, number][]) : []),
+    ];
+    for (const [path, count] of derived) {
+      const given = r.value(path);
+      if (given !== undefined && given !== count) {
+        problems.push({ path, message: `is ${given}, but hosts lists ${count}; with static hosts the lists decide (remove ${path})` });
+      }
+    }
+    if (etcdTopology === "stacked" && staticHosts.etcd.length > 0) problems.push({ path: "hosts.etcd", message: 'lists etcd hosts, but etcdTopology is "stacked"' });
+  }
   const controlPlane = {
-    count: r.integer("controlPlane.count", defaults.controlPlane.count),
+    count: staticHosts ? staticHosts.controlPlanes.length : r.integer("controlPlane.count", defaults.controlPlane.count),
     instanceType: r.nonEmptyString("controlPlane.instanceType", defaults.controlPlane.instanceType),
     volumeGiB: r.integer("controlPlane.volumeGiB", defaults.controlPlane.volumeGiB),
   };
@@ -64,7 +81,7 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
   checkVolume(problems, "controlPlane.volumeGiB", controlPlane.volumeGiB);
 
   const workers = {
-    count: r.integer("workers.count", defaults.workers.count),
+    count: staticHosts ? staticHosts.workers.length : r.integer("workers.count", defaults.workers.count),
     instanceType: r.nonEmptyString("workers.instanceType", defaults.workers.instanceType),
     volumeGiB: r.integer("workers.volumeGiB", defaults.workers.volumeGiB),
     maxUnavailable: r.integer("workers.maxUnavailable", defaults.workers.maxUnavailable),
@@ -75,12 +92,12 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
   }
   checkVolume(problems, "workers.volumeGiB", workers.volumeGiB);
 
-  const etcdGiven = raw.etcd !== undefined;
+  const etcdGiven = raw.etcd !== undefined && !(staticHosts && etcdTopology === "stacked" && Object.keys(raw.etcd as object).length === 0);
   if (etcdGiven && etcdTopology === "stacked") {
     problems.push({ path: "etcd", message: 'etcd settings apply only to etcdTopology "external"; with "stacked", etcd runs on the control planes (remove the etcd key or set etcdTopology: external)' });
   }
   const etcd = {
-    count: r.integer("etcd.count", defaults.etcd.count),
+    count: staticHosts && etcdTopology === "external" ? staticHosts.etcd.length : r.integer("etcd.count", defaults.etcd.count),
     instanceType: r.nonEmptyString("etcd.instanceType", defaults.etcd.instanceType),
     volumeGiB: r.integer("etcd.volumeGiB", defaults.etcd.volumeGiB),
     version: r.string("etcd.version", defaults.etcd.version),
@@ -171,14 +188,17 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
       problems.push({ path: `ssh.allowedCidrs[${i}]`, message: `${c} opens SSH to the whole internet; list your own ranges, or set ssh.allowOpenToWorld: true to accept that` });
     }
   });
-  if (ssh.allowedCidrs.length === 0) {
+  if (ssh.allowedCidrs.length === 0 && hosts.provider === "aws") {
     problems.push({ path: "ssh.allowedCidrs", message: "must list the ranges `pulumi up` runs from: every node step reaches its node over SSH through the bastion" });
   }
   const hasPrivateKey = raw.sshPrivateKey !== undefined;
   if (ssh.publicKey !== undefined && !hasPrivateKey) {
     problems.push({ path: "sshPrivateKey", message: "is required with ssh.publicKey: set it with `pulumi config set --secret sshPrivateKey < key`" });
   }
-  if (ssh.publicKey === undefined && hasPrivateKey) {
+  if (hosts.provider === "static" && !hasPrivateKey) {
+    problems.push({ path: "sshPrivateKey", message: "is required with static hosts: the key every step logs in with (`pulumi config set --secret sshPrivateKey < key`)" });
+  }
+  if (ssh.publicKey === undefined && hasPrivateKey && hosts.provider === "aws") {
     problems.push({ path: "ssh.publicKey", message: "is required with sshPrivateKey (the matching OpenSSH public key)" });
   }
   if (ssh.publicKey !== undefined && !/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+/.test(ssh.publicKey)) {
@@ -191,11 +211,137 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
     problems.push({ path: "cni.version", message: `must be a Helm chart version like ${defaults.cni.versions[cniName]}, got "${cni.version}"` });
   }
 
+  const apiEndpoint = readApiEndpoint(r, raw, hosts.provider, problems);
+
+  const kubeNodes = [
+    ...(staticHosts ? staticHosts.controlPlanes.map((h) => h.name) : Array.from({ length: controlPlane.count }, (_, i) => `cp-${i}`)),
+    ...(staticHosts ? staticHosts.workers.map((h) => h.name) : Array.from({ length: workers.count }, (_, i) => `worker-${i}`)),
+  ];
+  const maintenance = r.stringList("maintenance", []);
+  maintenance.forEach((name, i) => {
+    if (!kubeNodes.includes(name)) problems.push({ path: `maintenance[${i}]`, message: `"${name}" is not a node of this cluster (nodes: ${kubeNodes.join(", ")})` });
+  });
+  if (new Set(maintenance).size !== maintenance.length) problems.push({ path: "maintenance", message: "lists a node twice" });
+
+  const snapshots: ClusterConfig["snapshots"] = {
+    schedule: r.nonEmptyString("snapshots.schedule", defaults.snapshots.schedule),
+    keep: r.integer("snapshots.keep", defaults.snapshots.keep),
+    retentionDays: r.integer("snapshots.retentionDays", defaults.snapshots.retentionDays),
+    bucket: r.optionalString("snapshots.bucket"),
+    upload: r.boolean("snapshots.upload", hosts.provider === "aws"),
+    requestId: r.optionalString("snapshots.requestId"),
+  };
+  if (snapshots.keep < 1) problems.push({ path: "snapshots.keep", message: `must be at least 1, got ${snapshots.keep}` });
+  if (snapshots.retentionDays < 1) problems.push({ path: "snapshots.retentionDays", message: `must be at least 1 day, got ${snapshots.retentionDays}` });
+  if (!/^[^'"\\\n]+$/.test(snapshots.schedule)) problems.push({ path: "snapshots.schedule", message: "must be a systemd OnCalendar expression (no quotes)" });
+  if (hosts.provider === "static" && snapshots.upload && snapshots.bucket === undefined) {
+    problems.push({ path: "snapshots.bucket", message: "is required to upload snapshots from static hosts (or set snapshots.upload: false)" });
+  }
+  if (snapshots.requestId !== undefined && !/^[A-Za-z0-9._-]{1,64}$/.test(snapshots.requestId)) {
+    problems.push({ path: "snapshots.requestId", message: "must be 1 to 64 letters, digits, '.', '_' or '-'" });
+  }
+  let restore: ClusterConfig["restore"];
+  if (raw.restore !== undefined) {
+    const snapshot = r.optionalString("restore.snapshot");
+    const requestId = r.optionalString("restore.requestId");
+    if (snapshot === undefined) problems.push({ path: "restore.snapshot", message: "is required: an s3://bucket/key URI or an absolute path on the members" });
+    else if (!/^(s3:\/\/[a-z0-9.-]{3,63}\/\S+|\/\S+)$/.test(snapshot)) problems.push({ path: "restore.snapshot", message: `must be an s3://bucket/key URI or an absolute path, got "${snapshot}"` });
+    if (requestId === undefined) problems.push({ path: "restore.requestId", message: "is required: a new value runs the restore once" });
+    else if (!/^[A-Za-z0-9._-]{1,64}$/.test(requestId)) problems.push({ path: "restore.requestId", message: "must be 1 to 64 letters, digits, '.', '_' or '-'" });
+    if (snapshot && requestId) restore = { snapshot, requestId };
+  }
+
   if (problems.length > 0) return { problems };
   return {
-    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni },
+    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore },
     problems: [],
   };
+}
+
+const dns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const hostOrIp = /^[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?$/;
+
+function readStaticHostList(r: Reader, path: string, problems: Problem[]): StaticHost[] {
+  const value = r.value(path);
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) {
+    problems.push({ path, message: "must be a list of hosts {name, address, privateAddress, user, port}" });
+    return [];
+  }
+  return value.map((_, i) => {
+    const at = `${path}[${i}]`;
+    const name = r.string(`${at}.name`, "");
+    const address = r.string(`${at}.address`, "");
+    const host: StaticHost = {
+      name,
+      address,
+      privateAddress: r.string(`${at}.privateAddress`, address),
+      user: r.string(`${at}.user`, defaults.staticHost.user),
+      port: r.integer(`${at}.port`, defaults.staticHost.port),
+    };
+    if (!dns1123Label.test(name)) problems.push({ path: `${at}.name`, message: `must be a lowercase DNS label (the Kubernetes node name), got "${name}"` });
+    if (!hostOrIp.test(address)) problems.push({ path: `${at}.address`, message: `must be a host name or IP address, got "${address}"` });
+    if (!net.isIPv4(host.privateAddress)) problems.push({ path: `${at}.privateAddress`, message: `must be the node's IPv4 address on the cluster network, got "${host.privateAddress}"` });
+    if (host.port < 1 || host.port > 65535) problems.push({ path: `${at}.port`, message: `must be a TCP port, got ${host.port}` });
+    return host;
+  });
+}
+
+/** hosts.provider aws (default) or static with its host lists. */
+function readHosts(r: Reader, raw: RawConfig, problems: Problem[]): HostsConfig {
+  if (raw.hosts === undefined) return { provider: "aws" };
+  const provider = r.oneOf("hosts.provider", ["aws", "static"] as const, "aws");
+  if (provider === "aws") {
+    for (const key of ["controlPlanes", "workers", "etcd", "bastion"]) {
+      if (r.value(`hosts.${key}`) !== undefined) problems.push({ path: `hosts.${key}`, message: 'applies only to hosts.provider "static"' });
+    }
+    return { provider };
+  }
+  const controlPlanes = readStaticHostList(r, "hosts.controlPlanes", problems);
+  const workers = readStaticHostList(r, "hosts.workers", problems);
+  const etcd = readStaticHostList(r, "hosts.etcd", problems);
+  if (controlPlanes.length === 0) problems.push({ path: "hosts.controlPlanes", message: "must list at least one control plane" });
+  const names = [...controlPlanes, ...workers, ...etcd].map((h) => h.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) problems.push({ path: "hosts", message: `names the host "${duplicate}" twice` });
+  let bastion: { address: string; user: string; port: number } | undefined;
+  if (r.value("hosts.bastion") !== undefined) {
+    bastion = {
+      address: r.string("hosts.bastion.address", ""),
+      user: r.string("hosts.bastion.user", defaults.staticHost.user),
+      port: r.integer("hosts.bastion.port", defaults.staticHost.port),
+    };
+    if (!hostOrIp.test(bastion.address)) problems.push({ path: "hosts.bastion.address", message: `must be a host name or IP address, got "${bastion.address}"` });
+  }
+  return { provider, controlPlanes, workers, etcd, ...(bastion ? { bastion } : {}) };
+}
+
+/** apiEndpoint: static hosts need one (an existing load balancer, or HAProxy + keepalived with a VIP). */
+function readApiEndpoint(r: Reader, raw: RawConfig, provider: "aws" | "static", problems: Problem[]): ApiEndpointConfig | undefined {
+  if (provider === "aws") {
+    if (raw.apiEndpoint !== undefined) problems.push({ path: "apiEndpoint", message: "applies only to static hosts; on AWS the program builds the API load balancer (see apiAccess)" });
+    return undefined;
+  }
+  const address = r.optionalString("apiEndpoint.address");
+  const haproxy = r.boolean("apiEndpoint.haproxy", false);
+  if (address !== undefined && haproxy) {
+    problems.push({ path: "apiEndpoint", message: "set either address (an existing load balancer) or haproxy: true, not both" });
+    return undefined;
+  }
+  if (address !== undefined) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(address)) problems.push({ path: "apiEndpoint.address", message: `must be host:port, got "${address}"` });
+    return { kind: "existing", address };
+  }
+  if (haproxy) {
+    const virtualIp = r.string("apiEndpoint.virtualIp", "");
+    if (!net.isIPv4(virtualIp)) problems.push({ path: "apiEndpoint.virtualIp", message: `must be a free IPv4 address on the control planes' network, got "${virtualIp}"` });
+    const iface = r.nonEmptyString("apiEndpoint.interface", "eth0");
+    const port = r.integer("apiEndpoint.port", defaults.haproxyPort);
+    if (port === 6443) problems.push({ path: "apiEndpoint.port", message: "must not be 6443: every control plane's apiserver already listens there" });
+    return { kind: "haproxy", virtualIp, interface: iface, port };
+  }
+  problems.push({ path: "apiEndpoint", message: "static hosts need an API endpoint: address (an existing load balancer, host:port) or haproxy: true with virtualIp" });
+  return undefined;
 }
 
 /** Like {@link validateConfig}, but throws one {@link ConfigError} carrying every problem. */
@@ -225,16 +371,22 @@ function checkVolume(problems: Problem[], path: string, value: number) {
 class Reader {
   constructor(private readonly raw: RawConfig, private readonly problems: Problem[]) {}
 
+  /** The value at a path like `hosts.controlPlanes[0].name`. */
   value(path: string): unknown {
-    const [top, ...rest] = path.split(".");
+    const [top, ...rest] = path.split(/\.|(?=\[)/).filter((p) => p !== "");
     let v: unknown = this.raw[top];
+    let at = top;
     for (const part of rest) {
       if (v === undefined || v === null) return undefined;
-      if (typeof v !== "object" || Array.isArray(v)) {
-        this.problem(top, "must be an object");
-        return undefined;
+      const index = /^\[(\d+)\]$/.exec(part);
+      if (index) {
+        if (!Array.isArray(v)) return this.problem(at, "must be a list"), undefined;
+        v = v[Number(index[1])];
+      } else {
+        if (typeof v !== "object" || Array.isArray(v)) return this.problem(at, "must be an object"), undefined;
+        v = (v as Record<string, unknown>)[part];
       }
-      v = (v as Record<string, unknown>)[part];
+      at = index ? `${at}${part}` : `${at}.${part}`;
     }
     return v === null ? undefined : v;
   }

@@ -3,6 +3,7 @@ import test from "ava";
 import { parse } from "yaml";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { configKeys } from "../infra/config";
 import { defaults } from "../infra/defaults";
 import { Evaluation } from "../infra/offline/engine";
 import { byName, byType, evaluateDev, projectDir, waitsFor } from "./support/program";
@@ -231,7 +232,7 @@ test("Pulumi.yaml declares every key, and its defaults are the program's", (t) =
   t.is(project.name, "kubeadm-ha");
   t.is(project.runtime.name, "nodejs");
   const keys = Object.keys(project.config);
-  t.deepEqual(keys.sort(), ["apiAccess", "cni", "controlPlane", "etcd", "etcdTopology", "kubernetesVersion", "network", "ssh", "sshPrivateKey", "workers"]);
+  t.deepEqual(keys.sort(), [...configKeys].sort(), "Pulumi.yaml declares exactly the keys the program reads");
   for (const key of keys) t.truthy(project.config[key].description, key);
   t.is(project.config.kubernetesVersion.default, defaults.kubernetesVersion);
   t.is(project.config.etcdTopology.default, defaults.etcdTopology);
@@ -241,6 +242,9 @@ test("Pulumi.yaml declares every key, and its defaults are the program's", (t) =
   t.deepEqual(project.config.apiAccess.default, defaults.apiAccess);
   t.deepEqual(project.config.ssh.default, defaults.ssh);
   t.deepEqual(project.config.cni.default, { name: defaults.cni.name });
+  t.deepEqual(project.config.snapshots.default, defaults.snapshots);
+  t.deepEqual(project.config.maintenance.default, []);
+  t.deepEqual(project.config.hosts.default, { provider: "aws" });
   t.true(project.config.sshPrivateKey.secret);
   const pkg = JSON.parse(readFileSync(join(projectDir, "package.json"), "utf8"));
   t.is(pkg.main, "infra/index.ts");

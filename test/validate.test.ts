@@ -102,7 +102,7 @@ test("an operator key pair needs both halves", (t) => {
 
 test("unknown keys are rejected, naming them", (t) => {
   t.deepEqual(problems((c) => (c.controlPlanes = { count: 3 })), [
-    "controlPlanes: unknown key; known keys: kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, sshPrivateKey",
+    "controlPlanes: unknown key; known keys: kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, sshPrivateKey",
   ]);
 });
 
@@ -113,4 +113,109 @@ test("every problem is reported at once", (t) => {
     c.cni.name = "weave";
   });
   t.deepEqual(all.map((p) => p.split(":")[0]), ["controlPlane.count", "workers.count", "cni.name"]);
+});
+
+// External etcd (issue 3).
+const external = (c: any) => {
+  c.etcdTopology = "external";
+  c.etcd = { count: 3 };
+};
+
+test("external etcd: an even or out-of-range member count is rejected", (t) => {
+  t.deepEqual(problems((c) => (external(c), (c.etcd.count = 4))), ["etcd.count: must be odd and between 1 and 7 (an even member count adds no fault tolerance), got 4"]);
+  t.deepEqual(problems((c) => (external(c), (c.etcd.count = 9))), ["etcd.count: must be odd and between 1 and 7 (an even member count adds no fault tolerance), got 9"]);
+});
+
+test("external etcd: a malformed etcd version is rejected", (t) => {
+  t.deepEqual(problems((c) => (external(c), (c.etcd.version = "3.5"))), ['etcd.version: must be an etcd release like 3.5.16 (x.y.z), got "3.5"']);
+});
+
+test("etcd settings with the stacked topology are rejected, naming the key", (t) => {
+  t.deepEqual(problems((c) => (c.etcd = { count: 3 })), [
+    'etcd: etcd settings apply only to etcdTopology "external"; with "stacked", etcd runs on the control planes (remove the etcd key or set etcdTopology: external)',
+  ]);
+});
+
+test("external etcd allows an even control-plane count", (t) => {
+  t.deepEqual(problems((c) => (external(c), (c.controlPlane.count = 2))), []);
+});
+
+// Node lifecycle (issue 6).
+test("maintenance names must be nodes of this cluster", (t) => {
+  t.deepEqual(problems((c) => (c.maintenance = ["worker-1", "worker-7"])), ['maintenance[1]: "worker-7" is not a node of this cluster (nodes: cp-0, cp-1, cp-2, worker-0, worker-1)']);
+  t.deepEqual(problems((c) => (c.maintenance = ["cp-2", "worker-0"])), []);
+});
+
+// Snapshots and restore (issue 5).
+test("snapshot and restore settings are checked", (t) => {
+  t.deepEqual(problems((c) => (c.snapshots = { keep: 0, requestId: "now please" })), ["snapshots.keep: must be at least 1, got 0", "snapshots.requestId: must be 1 to 64 letters, digits, '.', '_' or '-'"]);
+  t.deepEqual(problems((c) => (c.restore = { snapshot: "backup.db" })), [
+    'restore.snapshot: must be an s3://bucket/key URI or an absolute path, got "backup.db"',
+    "restore.requestId: is required: a new value runs the restore once",
+  ]);
+  t.deepEqual(problems((c) => (c.restore = { snapshot: "s3://my-bucket/etcd/cp-0.db", requestId: "r1" })), []);
+});
+
+// Static hosts (issue 7).
+const lab = (c: any) => {
+  delete c.controlPlane;
+  delete c.workers;
+  c.hosts = {
+    provider: "static",
+    controlPlanes: [{ name: "k8s-control", address: "192.0.2.10", privateAddress: "10.0.0.10" }],
+    workers: [
+      { name: "k8s-worker1", address: "192.0.2.11", privateAddress: "10.0.0.11" },
+      { name: "k8s-worker2", address: "192.0.2.12", privateAddress: "10.0.0.12" },
+    ],
+  };
+  c.apiEndpoint = { address: "10.0.0.10:6443" };
+  c.sshPrivateKey = "[secret]";
+  c.ssh = {};
+};
+
+test("static hosts: a valid lab passes, counts come from the lists", (t) => {
+  const c: any = valid();
+  lab(c);
+  const r = validateConfig(c);
+  t.deepEqual(r.problems, []);
+  if (!("config" in r)) return t.fail();
+  t.is(r.config.controlPlane.count, 1);
+  t.is(r.config.workers.count, 2);
+  t.false(r.config.snapshots.upload, "no S3 upload by default on static hosts");
+});
+
+test("static hosts: bad names, addresses, duplicate hosts and a missing key or endpoint are rejected", (t) => {
+  t.deepEqual(
+    problems((c) => {
+      lab(c);
+      c.hosts.workers[0].name = "Worker_1";
+      c.hosts.workers[1].privateAddress = "not-an-ip";
+      c.hosts.controlPlanes.push({ name: "k8s-worker2", address: "192.0.2.13" });
+      delete c.sshPrivateKey;
+      delete c.apiEndpoint;
+    }),
+    [
+      'hosts.workers[0].name: must be a lowercase DNS label (the Kubernetes node name), got "Worker_1"',
+      'hosts.workers[1].privateAddress: must be the node\'s IPv4 address on the cluster network, got "not-an-ip"',
+      'hosts: names the host "k8s-worker2" twice',
+      "controlPlane.count: must be odd with stacked etcd (each control plane is an etcd member; 2 members tolerate no more failures than 1), got 2",
+      "sshPrivateKey: is required with static hosts: the key every step logs in with (`pulumi config set --secret sshPrivateKey < key`)",
+      "apiEndpoint: static hosts need an API endpoint: address (an existing load balancer, host:port) or haproxy: true with virtualIp",
+    ],
+  );
+});
+
+test("static hosts: counts that disagree with the lists, and HAProxy on 6443, are rejected", (t) => {
+  t.deepEqual(
+    problems((c) => {
+      lab(c);
+      c.workers = { count: 5 };
+      c.apiEndpoint = { haproxy: true, virtualIp: "10.0.0.100", port: 6443 };
+    }),
+    ["workers.count: is 5, but hosts lists 2; with static hosts the lists decide (remove workers.count)", "apiEndpoint.port: must not be 6443: every control plane's apiserver already listens there"],
+  );
+});
+
+test("apiEndpoint is rejected on AWS, where the program builds the load balancer", (t) => {
+  t.deepEqual(problems((c) => (c.apiEndpoint = { address: "lb:6443" })), ["apiEndpoint: applies only to static hosts; on AWS the program builds the API load balancer (see apiAccess)"]);
 });

@@ -130,7 +130,11 @@ export interface Step {
   dependsOn: string[];
 }
 
-const nodePattern = /^((?:cp|worker|etcd)-\d+|bastion|cluster)-(.+)$/;
+/** The node a step belongs to: the longest known node name (or "cluster") its name starts with. */
+export function splitStepName(name: string, nodes: string[]): { node: string; step: string } {
+  const match = [...nodes, "cluster"].filter((n) => name.startsWith(`${n}-`)).sort((a, b) => b.length - a.length)[0];
+  return match ? { node: match, step: name.slice(match.length + 1) } : { node: name, step: name };
+}
 
 export function stepsOf(evaluation: Evaluation): Step[] {
   const byUrn = new Map(evaluation.resources.map((r) => [r.urn, r]));
@@ -151,13 +155,14 @@ export function stepsOf(evaluation: Evaluation): Step[] {
     memo.set(r.urn, out);
     return out;
   };
+  const nodes: string[] = Array.isArray(evaluation.stackOutputs.nodes) ? evaluation.stackOutputs.nodes.map((n: { name: string }) => n.name) : [];
   return evaluation.resources.filter(isStep).map((r) => {
-    const m = nodePattern.exec(r.name);
+    const { node, step } = splitStepName(r.name, nodes);
     return {
       urn: r.urn,
       name: r.name,
-      node: m ? m[1] : r.name,
-      step: m ? m[2] : r.name,
+      node,
+      step,
       host: r.displayInputs.connection?.host,
       dependsOn: [...stepDeps(r)],
     };
