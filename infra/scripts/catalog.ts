@@ -6,6 +6,7 @@ import {
   installEtcdMemberScript,
   waitEtcdClusterHealthyScript,
 } from "./etcdMember";
+import { haproxyConfig, installApiEndpointScript, keepalivedConfig, keepalivedPlan } from "./apiEndpoint";
 import { initControlPlaneScript } from "./initControlPlane";
 import { joinControlPlaneScript, joinWorkerScript } from "./joinNode";
 import { prepareNodeScript } from "./prepareNode";
@@ -50,7 +51,23 @@ export function sampleScripts(): SampleScript[] {
       }),
     },
     { name: "installApiserverEtcdClientScript", script: installApiserverEtcdClientScript({ node: "cp-0" }) },
+    ...apiEndpointSamples(),
     ...lifecycleSampleScripts(),
     ...etcdSnapshotSampleScripts(),
   ];
+}
+
+/** The static provider's API endpoint step on a control plane of a three-node lab (HAProxy + keepalived). */
+function apiEndpointSamples(): SampleScript[] {
+  const controlPlanes = [
+    { name: "cp-0", address: "192.168.56.10" },
+    { name: "cp-1", address: "192.168.56.11" },
+    { name: "cp-2", address: "192.168.56.12" },
+  ];
+  const haproxy = haproxyConfig({ frontendBind: "*:8443", backends: controlPlanes.map((cp) => ({ ...cp, port: 6443 })) });
+  const plan = keepalivedPlan({ controlPlanes, interface: "enp0s8", virtualIp: "192.168.56.100", routerId: 51, authPass: "k8s-api" });
+  return plan.slice(0, 2).map((p) => ({
+    name: `installApiEndpointScript (${p.config.state})`,
+    script: installApiEndpointScript({ node: p.node, haproxyConfig: haproxy, keepalivedConfig: keepalivedConfig(p.config) }),
+  }));
 }

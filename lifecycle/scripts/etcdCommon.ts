@@ -37,8 +37,8 @@ export interface EtcdMemberAddress {
 export const etcdLifecycleDefaults = {
   /** snapshotToolsInstallScript puts etcdctl/etcdutl here; kubeadm puts none on the host (they live in the pod image). */
   binDir: "/usr/local/bin",
-  /** On the node's root volume beside the data dir; each file is about the size of the etcd database. */
-  snapshotDir: "/var/lib/etcd-snapshots",
+  /** Outside etcd's data dir (a restore renames that), the same place as lifecycle/defaults.ts snapshotDefaults.dir. */
+  snapshotDir: "/var/backups/kubeadm-ha/etcd",
   /** Local copies kept per node: enough to step back past a bad upgrade without filling the disk. */
   keep: 5,
   /** kubeadm's (and the external etcd hosts') data directory; the restore leaves a symlink here (see restoreSnapshot.ts). */
@@ -90,6 +90,8 @@ const etcdUrlPattern = /^https:\/\/[A-Za-z0-9.-]+:\d{1,5}$/;
 /** s3://bucket/key: a conservative key alphabet (what the program itself writes). */
 const s3Pattern = /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._+=/-]*)?$/;
 
+const join = (field: string, key: string) => (field ? `${field}.${key}` : key);
+
 export class Problems {
   private readonly list: string[] = [];
   constructor(private readonly builder: string) {}
@@ -116,14 +118,15 @@ export class Problems {
   s3(field: string, value: string): void {
     this.check(s3Pattern.test(value), field, `must look like s3://bucket/prefix (key characters A-Z a-z 0-9 . _ + = / -), got ${JSON.stringify(value)}`);
   }
+  /** field "" checks the tool paths as top-level arguments. */
   tools(field: string, tools: EtcdTools): void {
-    this.path(`${field}.etcdctl`, tools.etcdctl);
-    this.path(`${field}.etcdutl`, tools.etcdutl);
+    this.path(join(field, "etcdctl"), tools.etcdctl);
+    this.path(join(field, "etcdutl"), tools.etcdutl);
   }
   tls(field: string, tls: EtcdClientTls): void {
-    this.path(`${field}.cacert`, tls.cacert);
-    this.path(`${field}.cert`, tls.cert);
-    this.path(`${field}.key`, tls.key);
+    this.path(join(field, "cacert"), tls.cacert);
+    this.path(join(field, "cert"), tls.cert);
+    this.path(join(field, "key"), tls.key);
   }
   /** Throws once, listing every problem. */
   throwIfAny(): void {
@@ -167,10 +170,11 @@ export function toolVars(tools: EtcdTools, tls?: EtcdClientTls): string {
 
 /** A TCP probe: is anything still serving on a port? */
 export const probeBashHelpers = String.raw`# answers HOST PORT: something accepts a connection on HOST:PORT (curl exit 7: refused, 28: nothing within 3 s).
+probe_rc=0
 answers() {
-  local rc=0
-  curl -sk --max-time 3 -o /dev/null "https://$1:$2/" 2>/dev/null || rc=$?
-  [ "$rc" -ne 7 ] && [ "$rc" -ne 28 ]
+  probe_rc=0
+  curl -sk --max-time 3 -o /dev/null "https://$1:$2/" 2>/dev/null || probe_rc=$?
+  [ "$probe_rc" -ne 7 ] && [ "$probe_rc" -ne 28 ]
 }
 closed() { ! answers "$1" "$2"; }`;
 

@@ -55,7 +55,10 @@ export interface RestoreEtcdArgs extends RestoreRequestArgs {
   members: EtcdMemberAddress[];
   /** The data directory etcd is configured with. Default /var/lib/etcd. */
   dataDir?: string;
-  /** etcdutl only (ignored with etcdctl 3.4). Default etcdLifecycleDefaults.bumpRevision; 0 disables. */
+  /**
+   * etcdutl only (ignored with etcdctl 3.4, and with an etcdutl that predates the flag). Default
+   * etcdLifecycleDefaults.bumpRevision; 0 disables.
+   */
   bumpRevision?: number;
   /** stacked: default /etc/kubernetes/manifests. */
   manifestDir?: string;
@@ -230,6 +233,14 @@ function etcdFrame(args: RestoreEtcdArgs, body: string): string {
   ].join("\n");
 }
 
+/** Indents every non-empty line by two spaces (a block nested in an if). */
+function indent(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => (l === "" ? l : `  ${l}`))
+    .join("\n");
+}
+
 /** awk: the line number of the hostPath `path:` of the pod volume named etcd-data (kubeadm's etcd manifest). */
 const etcdDataPathLineAwk = String.raw`
 function flush() { if (name == "etcd-data" && pathline) print pathline; name = ""; pathline = 0 }
@@ -310,18 +321,25 @@ else
   esac
   [ -s "$RD/snapshot.db.part" ] || refuse "the file is empty"
 
-  status=$(snapshot_status "$RD/snapshot.db.part" 2>&1) || refuse "snapshot status failed: $(printf '%s' "$status" | tail -n 1)"
-  revision=$(json_number revision "$status")
-  total_key=$(json_number totalKey "$status")
-  if [ -z "$revision" ] || [ -z "$total_key" ]; then refuse "unexpected snapshot status output: $status"; fi
+  # The sidecar first: a sha256 mismatch is the plainest reason to refuse.
   sha=$(sha256sum "$RD/snapshot.db.part" | cut -d' ' -f1)
+  sidecar=""
   if [ -s "$RD/sidecar.json.part" ]; then
     sidecar=$(cat "$RD/sidecar.json.part")
     want=$(json_string sha256 "$sidecar")
     [ "$sha" = "$want" ] || refuse "its sha256 is $sha, the sidecar records $want"
+  fi
+  # snapshot status reads the database (bbolt panics on a damaged page: keep the message, not the trace).
+  if ! status=$(snapshot_status "$RD/snapshot.db.part" 2>&1); then
+    refuse "snapshot status failed: $(printf '%s\n' "$status" | grep -m 1 -iE 'panic|error|invalid' || printf '%s' "$status" | tail -n 1)"
+  fi
+  revision=$(json_number revision "$status")
+  total_key=$(json_number totalKey "$status")
+  if [ -z "$revision" ] || [ -z "$total_key" ]; then refuse "unexpected snapshot status output: $status"; fi
+  if [ -n "$sidecar" ]; then
     [ "$(json_number revision "$sidecar")" = "$revision" ] || refuse "status says revision $revision, the sidecar another"
-    [ "$(json_number totalKey "$sidecar")" = "$total_key" ] || refuse "status says $total_key keys, the sidecar another"
-    log "sha256, revision and key count match the sidecar"
+    [ "$(json_number totalKey "$sidecar")" = "$total_key" ] || refuse "status says $total_key db entries, the sidecar another"
+    log "sha256, revision and db entries match the sidecar"
   else
     log "no sidecar: verified by snapshot status and a trial restore only"
   fi
@@ -461,7 +479,11 @@ PEER_URL=${shellQuote(self.peerUrl)}
 TOKEN=${shellQuote(restoredClusterToken(args.requestId))}
 BUMP=${bump}
 need stopEtcd "etcd on this member was not stopped"
-closed "$CLIENT_HOST" "$CLIENT_PORT" || die "something answers on $CLIENT_HOST:$CLIENT_PORT: refusing to restore under a running etcd"
+if done_ restoreMember && done_ keepOldData; then
+  log "snapshot already restored into $NEW_DIR_NODE; old data dir kept as $(cat "$RD/keepOldData.done")"
+else
+${indent(String.raw`closed "$CLIENT_HOST" "$CLIENT_PORT" ||
+  die "something answers on $CLIENT_HOST:$CLIENT_PORT (curl exit $probe_rc): refusing to restore under a running etcd"
 
 if done_ restoreMember; then
   log "snapshot already restored into $NEW_DIR_NODE"
@@ -472,7 +494,14 @@ else
     # Only this phase writes here: a leftover is an interrupted restore of this request.
     rm -rf "$NEW_DIR.partial"
     extra=()
-    if [ "$BUMP" -gt 0 ]; then extra=(--bump-revision "$BUMP" --mark-compacted); fi
+    if [ "$BUMP" -gt 0 ]; then
+      restore_help=$("$ETCDUTL" snapshot restore --help 2>&1 || true)
+      if [[ $restore_help == *--bump-revision* ]]; then
+        extra=(--bump-revision "$BUMP" --mark-compacted)
+      else
+        log "warning: this etcdutl predates --bump-revision: restoring without a revision bump"
+      fi
+    fi
     log "restoring the snapshot as member $MEMBER into $NEW_DIR_NODE"
     if ! out=$(snapshot_restore "$RD/snapshot.db" --name "$MEMBER" --initial-cluster "$INITIAL_CLUSTER" \
       --initial-cluster-token "$TOKEN" --initial-advertise-peer-urls "$PEER_URL" --data-dir "$NEW_DIR.partial" \
@@ -483,10 +512,9 @@ else
     fi
     chmod 0700 "$NEW_DIR.partial"
     mv -T "$NEW_DIR.partial" "$NEW_DIR"
-  fi
+  fi${chown ? `\n  ${chown}` : ""}
   mark restoreMember "$NEW_DIR_NODE"
 fi
-${chown}
 
 if done_ keepOldData; then
   log "old data dir already kept as $(cat "$RD/keepOldData.done")"
@@ -512,6 +540,7 @@ else
   fi
   mark keepOldData "$kept"
   rm -f "$RD/keepOldData.pending"
+fi`)}
 fi
 `);
   return nodeScript({ node: args.node, step: "restore-member" }, body);

@@ -7,6 +7,7 @@ import {
   etcdLifecycleDefaults,
   etcdLifecycleTimeouts,
   hasEtcdutl,
+  hostPort,
   toolVars,
   type EtcdClientTls,
   type EtcdTools,
@@ -17,7 +18,7 @@ export interface SaveSnapshotArgs extends EtcdClientTls, EtcdTools {
   node: string;
   /** The local member's client URL (stacked: https://127.0.0.1:2379). `snapshot save` takes exactly one. */
   endpoint: string;
-  /** Default etcdLifecycleDefaults.snapshotDir. */
+  /** Where snapshots are kept on the node (the program passes etcdLifecycleDefaults.snapshotDir). */
   snapshotDir: string;
   /** Snapshots of this node kept in snapshotDir, the new one included (older ones and their sidecars are deleted). */
   keep: number;
@@ -101,6 +102,7 @@ export function saveSnapshotScript(args: SaveSnapshotArgs): string {
   if (args.upload) p.s3("upload.s3Uri", args.upload.s3Uri);
   p.throwIfAny();
 
+  const endpoint = hostPort(args.endpoint);
   const s3Uri = args.upload ? args.upload.s3Uri.replace(/\/+$/, "") : "";
   const t = etcdLifecycleTimeouts;
   const body = String.raw`
@@ -126,6 +128,11 @@ part="$DIR/.$name.tmp"
 trap 'rm -f "$part" "$part.part" "$part.json"' EXIT
 [ ! -e "$file" ] || die "$DIR_NODE/$name already exists"
 
+# etcdctl's snapshot save keeps redialling a member that does not answer: ask it first, with short timeouts.
+answers ${shellQuote(endpoint.host)} ${endpoint.port} || die "nothing answers on $ENDPOINT, no snapshot taken"
+if ! out=$(etcdctl_tls 30 --endpoints="$ENDPOINT" --dial-timeout=5s --command-timeout=10s endpoint health 2>&1); then
+  die "the member at $ENDPOINT is not healthy, no snapshot taken: $(printf '%s' "$out" | tail -n 1)"
+fi
 log "saving a snapshot of $ENDPOINT"
 if ! etcdctl_tls ${t.snapshotSave} --endpoints="$ENDPOINT" --dial-timeout=10s snapshot save "$part" 2>&1 |
   tail -n 5 | log_output; then

@@ -13,6 +13,7 @@
 //   (the etcd user does not exist here). Every shim call is recorded in <dir>/calls.log.
 //
 // Members are started by this process (test/support/etcdCluster.ts startMember), so they never outlive it.
+import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync, existsSync, symlinkSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
@@ -24,13 +25,23 @@ import {
   freePorts,
   makeTestPki,
   memberFlags,
-  run,
   startMember,
   type EtcdVersion,
   type MemberProcess,
   type Pki,
   type RunResult,
 } from "./etcdCluster";
+import type { SaveSnapshotArgs } from "../../lifecycle/scripts/saveSnapshot";
+import {
+  restoreApiserverPhaseScript,
+  restoreEtcdPhaseScript,
+  restorePhases,
+  type RestoreApiserverArgs,
+  type RestoreApiserverPhase,
+  type RestoreEtcdArgs,
+  type RestoreEtcdPhase,
+  type RestorePhase,
+} from "../../lifecycle/scripts/restoreSnapshot";
 import { toolPath } from "./tools";
 
 export type Topology = "stacked" | "external";
@@ -77,6 +88,33 @@ function cleanEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("ETCD")) env[k] = v;
   return env;
+}
+
+/** bash FILE in its own process group; on timeout the whole group is killed (etcdctl children included). */
+function runGroup(file: string, env: Record<string, string>, timeoutMs: number): Promise<RunResult> {
+  return new Promise((done) => {
+    const child = spawn("bash", [file], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n[killed after ${timeoutMs} ms]`;
+      try {
+        process.kill(-(child.pid as number), "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      done({ stdout, stderr: stderr + String(e), code: -1 });
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      done({ stdout, stderr, code: code ?? -1 });
+    });
+  });
 }
 
 const systemctlShim = `#!/usr/bin/env bash
@@ -219,6 +257,8 @@ export class EtcdNodes {
   private kubelet?: NodeJS.Timeout;
   private lb?: HttpsServer;
   lbPort = 0;
+  /** What the stand-in systemd and kubelet did, in order: "<node> etcd started", "<node> apiserver stopped", … */
+  readonly events: string[] = [];
   private closed = false;
   private reconciling = false;
 
@@ -369,7 +409,7 @@ export class EtcdNodes {
     const file = join(this.dir, "tmp", `step-${node.name}-${Date.now()}-${Math.random().toString(36).slice(2)}.sh`);
     writeFileSync(file, script);
     try {
-      return await run("bash", [file], { env: this.env(node), timeoutMs: opts.timeoutMs ?? 60_000 });
+      return await runGroup(file, this.env(node), opts.timeoutMs ?? 60_000);
     } finally {
       rmSync(file, { force: true });
     }
@@ -394,6 +434,7 @@ export class EtcdNodes {
     const dataDir = join(n.root, env.ETCD_DATA_DIR ?? rigPaths.dataDir);
     env.ETCD_DATA_DIR = dataDir;
     n.starts++;
+    this.events.push(`${n.name} etcd started`);
     n.process = await startMember({
       name: n.name,
       version: this.version,
@@ -408,7 +449,10 @@ export class EtcdNodes {
 
   private async stopUnit(n: RigNode): Promise<void> {
     // systemd: SIGTERM, then SIGKILL after the stop timeout (short here: the data is replaced anyway).
-    if (n.process?.running()) await n.process.stop({ graceful: true, timeoutMs: 2000 });
+    if (n.process?.running()) {
+      await n.process.stop({ graceful: true, timeoutMs: 2000 });
+      this.events.push(`${n.name} etcd stopped`);
+    }
   }
 
   private async systemctl(root: string, args: string[]): Promise<{ code: number; out: string }> {
@@ -477,11 +521,13 @@ export class EtcdNodes {
     const manifest = existsSync(manifestFile) ? readFileSync(manifestFile, "utf8") : undefined;
     if (n.process?.running() && manifest !== n.manifest) {
       await n.process.stop({ graceful: true, timeoutMs: 2000 });
+      this.events.push(`${n.name} etcd stopped`);
     }
     if (manifest !== undefined && !n.process?.running() && !this.closed) {
       const { args, dataDir } = argsFromManifest(n.root, manifest);
       n.manifest = manifest;
       n.starts++;
+      this.events.push(`${n.name} etcd started`);
       n.process = await startMember({
         name: n.name,
         version: this.version,
@@ -501,11 +547,13 @@ export class EtcdNodes {
       });
       n.apiserver = server;
       await new Promise<void>((ok) => server.listen(n.apiserverPort, "127.0.0.1", ok));
+      this.events.push(`${n.name} apiserver started`);
     } else if (!apiserverWanted && n.apiserver) {
       const server = n.apiserver;
       n.apiserver = undefined;
       server.closeAllConnections();
       await new Promise<void>((ok) => server.close(() => ok()));
+      this.events.push(`${n.name} apiserver stopped`);
     }
   }
 
@@ -523,4 +571,81 @@ export class EtcdNodes {
     this.lb?.close();
     this.systemd?.close();
   }
+}
+
+// ---- the restore, phase by phase, as the Pulumi chain runs it ----------------------------------------------------
+
+/** The etcd-phase arguments for node n of the rig. */
+export function restoreArgsFor(
+  rig: EtcdNodes,
+  n: RigNode,
+  o: { requestId: string; snapshot: string; bumpRevision?: number },
+): RestoreEtcdArgs {
+  return {
+    node: n.name,
+    requestId: o.requestId,
+    topology: rig.topology,
+    snapshot: o.snapshot,
+    tools: rig.version === "3.4" ? { etcdctl: rigPaths.etcdctl } : { etcdctl: rigPaths.etcdctl, etcdutl: rigPaths.etcdutl },
+    tls: { cacert: rigPaths.cacert, cert: rigPaths.cert, key: rigPaths.key },
+    member: n.name,
+    members: rig.nodes.map((m) => ({ name: m.name, peerUrl: m.peerUrl, clientUrl: m.clientUrl })),
+    ...(o.bumpRevision === undefined ? {} : { bumpRevision: o.bumpRevision }),
+  };
+}
+
+export function apiserverArgsFor(rig: EtcdNodes, n: RigNode, requestId: string): RestoreApiserverArgs {
+  return { node: n.name, requestId, readyzUrl: rig.readyzUrl, apiserverPort: n.apiserverPort };
+}
+
+export interface PhaseRun {
+  phase: RestorePhase;
+  node: string;
+  result: RunResult;
+  ms: number;
+}
+
+/**
+ * Runs the restore phases in restorePhases order, each on every node before the next (the control-plane phases
+ * only with the stacked topology: the rig's external nodes are etcd hosts, not control planes). Stops at the first
+ * failing run, which it returns last.
+ */
+export async function runRestore(
+  rig: EtcdNodes,
+  o: { requestId: string; snapshot: string; bumpRevision?: number },
+  phases: readonly RestorePhase[] = restorePhases.map((p) => p.phase),
+): Promise<PhaseRun[]> {
+  const runs: PhaseRun[] = [];
+  for (const { phase, on } of restorePhases) {
+    if (!phases.includes(phase)) continue;
+    if (on === "controlPlanes" && rig.topology !== "stacked") continue;
+    for (const n of rig.nodes) {
+      const script =
+        on === "controlPlanes"
+          ? restoreApiserverPhaseScript(phase as RestoreApiserverPhase, apiserverArgsFor(rig, n, o.requestId))
+          : restoreEtcdPhaseScript(phase as RestoreEtcdPhase, restoreArgsFor(rig, n, o));
+      const started = Date.now();
+      const result = await rig.runScript(n, script);
+      runs.push({ phase, node: n.name, result, ms: Date.now() - started });
+      if (result.code !== 0) return runs;
+    }
+  }
+  return runs;
+}
+
+/** The snapshot-step arguments for node n (its own member's endpoint). */
+export function snapshotArgsFor(rig: EtcdNodes, n: RigNode, over: Partial<SaveSnapshotArgs> = {}): SaveSnapshotArgs {
+  return {
+    node: n.name,
+    etcdctl: rigPaths.etcdctl,
+    ...(rig.version === "3.4" ? {} : { etcdutl: rigPaths.etcdutl }),
+    endpoint: n.clientUrl,
+    cacert: rigPaths.cacert,
+    cert: rigPaths.cert,
+    key: rigPaths.key,
+    snapshotDir: "/var/lib/etcd-snapshots",
+    keep: 3,
+    reason: "test",
+    ...over,
+  };
 }
