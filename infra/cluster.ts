@@ -3,6 +3,8 @@ import * as random from "@pulumi/random";
 import { preUpgradeSnapshotScript } from "../lifecycle/scripts/snapshot";
 import { RollingUpgrade } from "../lifecycle/upgrade";
 import { createAwsInfrastructure } from "./awsInfrastructure";
+import { ClusterInfrastructure } from "./infrastructure";
+import { createStaticInfrastructure } from "./staticInfrastructure";
 import { Cni } from "./cni";
 import { ClusterConfig } from "./config";
 import { ControlPlane, ControlPlaneJoins, JoinCredentials } from "./controlPlane";
@@ -40,6 +42,23 @@ export function createJoinCredentials(parent: pulumi.Resource): JoinCredentials 
   };
 }
 
+/** The machines from the configured provider. */
+function createInfrastructure(inputs: ClusterInputs, parent?: pulumi.Resource): ClusterInfrastructure {
+  const { config } = inputs;
+  const hosts = config.hosts;
+  switch (hosts.provider) {
+    case "aws":
+      return createAwsInfrastructure(inputs, parent);
+    case "static":
+      if (!inputs.sshPrivateKey || !config.apiEndpoint) throw new Error("static hosts need sshPrivateKey and apiEndpoint (validation ensures both)");
+      return createStaticInfrastructure({ config: { ...config, hosts, apiEndpoint: config.apiEndpoint }, sshPrivateKey: inputs.sshPrivateKey }, parent);
+    default: {
+      const never: never = hosts;
+      throw new Error(`unknown hosts provider ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 /**
  * The whole cluster: the machines from their provider, then the same Kubernetes lifecycle for all of them —
  * external etcd, the first control plane, the CNI, joins, readiness, and the rolling upgrade.
@@ -47,7 +66,7 @@ export function createJoinCredentials(parent: pulumi.Resource): JoinCredentials 
 export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): ClusterOutputs {
   const { config, clusterName } = inputs;
   const names = nodeNames(config);
-  const infra = createAwsInfrastructure(inputs, parent);
+  const infra = createInfrastructure(inputs, parent);
   const cpHosts = infra.controlPlanes;
   const workerHosts = infra.workers;
   const etcdHosts = infra.etcd;

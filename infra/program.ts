@@ -15,6 +15,9 @@ export async function runProgram(): Promise<Record<string, unknown>> {
   const deployed = await readDeployedState();
   const changeProblems = checkAgainstDeployed(deployed, config);
   if (changeProblems.length > 0) throw new ConfigError(changeProblems);
+  if (config.controlPlane.count === 1) {
+    pulumi.log.warn("one control plane is not highly available: losing it loses the API and etcd (fine for a lab, not for production)");
+  }
   const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
   const cluster = createCluster({ clusterName, config, sshPrivateKey });
   return {

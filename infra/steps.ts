@@ -10,13 +10,18 @@ import { remoteInvocation } from "./scripts/common";
  */
 export const bootstrapIgnoreChanges = ["create", "stdin"];
 
-/** How the program reaches a node over SSH: directly, or through the bastion as a jump host. */
+/** How the program reaches a node over SSH: directly, or through a bastion as a jump host. */
 export interface SshAccess {
   user: string;
+  /** SSH port of the node; default 22. */
+  port?: number;
   /** Secret. */
   privateKey: pulumi.Output<string>;
-  /** The bastion's public address; absent when nodes are reachable directly. */
+  /** The bastion's address; absent when nodes are reachable directly. */
   bastionHost?: pulumi.Input<string>;
+  /** The bastion's SSH user and port; default the node's user, 22. */
+  bastionUser?: string;
+  bastionPort?: number;
 }
 
 /** A machine that node steps run on. Provider-neutral: an EC2 instance or an existing host. */
@@ -37,12 +42,14 @@ export function sshConnection(address: pulumi.Input<string>, access: SshAccess):
   return pulumi.secret(
     pulumi.all([address, access.privateKey, access.bastionHost]).apply(([host, privateKey, bastionHost]) => ({
       host,
-      port: 22,
+      port: access.port ?? 22,
       user: access.user,
       privateKey,
       dialErrorLimit: 60,
       perDialTimeout: 15,
-      ...(bastionHost ? { proxy: { host: bastionHost, port: 22, user: access.user, privateKey, dialErrorLimit: 60, perDialTimeout: 15 } } : {}),
+      ...(bastionHost
+        ? { proxy: { host: bastionHost, port: access.bastionPort ?? 22, user: access.bastionUser ?? access.user, privateKey, dialErrorLimit: 60, perDialTimeout: 15 } }
+        : {}),
     })),
   );
 }

@@ -52,17 +52,8 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
   const hosts = readHosts(r, raw, problems);
   const staticHosts = hosts.provider === "static" ? hosts : undefined;
   if (staticHosts) {
-    const derived: [string, number][] = [
-      ["controlPlane.count", staticHosts.controlPlanes.length],
-      ["workers.count", staticHosts.workers.length],
-      ...(etcdTopology === "external" ? ([["etcd.count", staticHosts.etcd.length]] as [string, number][]) : []),
-    ];
-    for (const [path, count] of derived) {
-      const given = r.value(path);
-      if (given !== undefined && given !== count) {
-        problems.push({ path, message: `is ${given}, but hosts lists ${count}; with static hosts the lists decide (remove ${path})` });
-      }
-    }
+    // The host lists decide the counts; controlPlane.count, workers.count and etcd.count (which Pulumi.yaml's
+    // defaults always supply) are not read with static hosts.
     if (etcdTopology === "stacked" && staticHosts.etcd.length > 0) problems.push({ path: "hosts.etcd", message: 'lists etcd hosts, but etcdTopology is "stacked"' });
   }
   const controlPlane = {
