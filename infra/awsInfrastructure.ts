@@ -97,6 +97,7 @@ export function createAwsInfrastructure(args: AwsInfrastructureArgs, parent?: pu
     apiCertSANs: api.dnsName.apply((dnsName) => [dnsName]),
     bastionAddress: bastionIp.publicIp,
     registerControlPlane: (host, after) => [api.attach(`${host.name}-api`, instanceIds.get(host.name)!, { parent: machineParent, dependsOn: after })],
+    nodeRoleName: base.role.name,
     beforeInit: [],
   };
 }

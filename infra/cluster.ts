@@ -1,9 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { preUpgradeSnapshotScript } from "../lifecycle/scripts/snapshot";
+import { EtcdBackups } from "../lifecycle/backups";
+import { EtcdRestore } from "../lifecycle/restore";
 import { RollingUpgrade } from "../lifecycle/upgrade";
 import { createAwsInfrastructure } from "./awsInfrastructure";
 import { ClusterInfrastructure } from "./infrastructure";
+import { defaults } from "./defaults";
+import { SnapshotBucket } from "./snapshotBucket";
 import { createStaticInfrastructure } from "./staticInfrastructure";
 import { Cni } from "./cni";
 import { ClusterConfig } from "./config";
@@ -113,7 +116,26 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     { host: cpHosts[0], script: waitForNodesScript({ node: cpHosts[0].name, expectedNodes: allNodes }) },
     { parent, dependsOn: [cni, cpJoins, workers] },
   );
-  new RollingUpgrade(
+  const stacked = config.etcdTopology === "stacked";
+  const snapshotUri =
+    infra.nodeRoleName !== undefined
+      ? new SnapshotBucket("etcd-snapshots", { clusterName, existingBucket: config.snapshots.bucket, retentionDays: config.snapshots.retentionDays, nodeRoleName: infra.nodeRoleName }, { parent }).s3Uri
+      : config.snapshots.bucket !== undefined
+        ? pulumi.output(`s3://${config.snapshots.bucket}/${clusterName}/etcd`)
+        : undefined;
+  const backups = new EtcdBackups(
+    "etcd-backups",
+    {
+      members: stacked ? cpHosts : etcdHosts,
+      topology: config.etcdTopology,
+      etcdVersion: stacked ? defaults.etcd.version : config.etcd.version,
+      snapshots: config.snapshots,
+      s3Uri: snapshotUri,
+      after: [nodesReady],
+    },
+    { parent },
+  );
+  const upgrade = new RollingUpgrade(
     "upgrade",
     {
       controlPlanes: cpHosts,
@@ -122,11 +144,27 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       maxUnavailable: config.workers.maxUnavailable,
       apiEndpoint: infra.apiEndpoint,
       etcd: externalEtcd ? { kind: "external", endpoints: externalEtcd.endpoints, hosts: etcdHosts } : { kind: "stacked" },
-      snapshotScript: (node) => preUpgradeSnapshotScript({ node, etcd: externalEtcd ? { kind: "external" } : { kind: "stacked" } }),
-      after: [nodesReady],
+      snapshotScript: (node) => backups.preUpgradeScript(node, config.kubernetesVersion),
+      after: [nodesReady, ...backups.ready],
     },
     { parent },
   );
+  if (config.restore) {
+    new EtcdRestore(
+      "etcd-restore",
+      {
+        snapshot: config.restore.snapshot,
+        requestId: config.restore.requestId,
+        topology: config.etcdTopology,
+        etcdVersion: stacked ? defaults.etcd.version : config.etcd.version,
+        members: stacked ? cpHosts : etcdHosts,
+        controlPlanes: cpHosts,
+        apiEndpoint: infra.apiEndpoint,
+        after: [nodesReady, ...backups.ready, ...upgrade.last],
+      },
+      { parent },
+    );
+  }
 
   const nodeList = pulumi.all([
     ...cpHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "control-plane", privateIp: ip }))),

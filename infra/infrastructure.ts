@@ -24,6 +24,8 @@ export interface ClusterInfrastructure {
    * apiserver.
    */
   registerControlPlane(host: NodeHost, after: pulumi.Input<pulumi.Resource>[]): pulumi.Resource[];
+  /** The nodes' IAM role (AWS): snapshot uploads get a policy on it. */
+  nodeRoleName?: pulumi.Output<string>;
   /** Steps that must complete before cp-0's `kubeadm init` (e.g. the load balancer's own preparation). */
   beforeInit: pulumi.Resource[];
 }

@@ -30,7 +30,7 @@ export interface RollingUpgradeArgs {
    * The script of the pre-upgrade etcd snapshot on a member (cp-0, or etcd-0 with external etcd). Its step is
    * labelled with the target version, so it runs again on every bump.
    */
-  snapshotScript: (node: string) => string;
+  snapshotScript: (node: string) => pulumi.Input<string>;
   /** What the first step waits for: the end of bootstrap (every node Ready). */
   after: pulumi.Input<pulumi.Resource>[];
 }
@@ -103,7 +103,7 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
           }),
         );
       case "snapshot":
-        return labelWithTarget(args.snapshotScript(step.runsOn), version);
+        return pulumi.output(args.snapshotScript(step.runsOn)).apply((script) => labelWithTarget(script, version));
       case "upgrade-kubeadm":
         return action.etcdHealthFirst
           ? etcdTarget.apply((target) => upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, etcdHealthFirst: target }))

@@ -58,7 +58,12 @@ for (const { title, sets, shape } of shapes) {
       const r = byName.get(step.id)!;
       // Dependencies on other steps (commands); machines, keys and the LB are input dependencies, not order.
       const stepDeps = r.dependencies.map((u) => byUrn.get(u)).filter((n): n is string => n !== undefined).sort();
-      const expected = step.after.length === 0 ? ["cluster-wait-nodes-ready"] : [...step.after].sort();
+      // The first step waits for the end of bootstrap and for every member's snapshot tooling (the snapshot step needs it).
+      const names = [...byName.keys()];
+      const tools = names.filter((n) => n.endsWith("-etcd-snapshot-tools"));
+      const backupReady = tools.length > 0 ? tools : names.filter((n) => n.endsWith("-snapshot-schedule"));
+      t.true(backupReady.length > 0);
+      const expected = step.after.length === 0 ? ["cluster-wait-nodes-ready", ...backupReady].sort() : [...step.after].sort();
       t.deepEqual(stepDeps, expected, `${step.id} waits for`);
       t.is(r.displayInputs.connection.host, ipOf.get(step.runsOn), `${step.id} runs on ${step.runsOn}`);
       t.is(r.inputs.logging, "stdoutAndStderr", `${step.id} streams both outputs`);

@@ -2,7 +2,6 @@
 // shellcheck runs over). A new builder in lifecycle/scripts/ adds its samples here.
 import { drainNodeScript } from "./drain";
 import { preflightChecksScript } from "./preflight";
-import { preUpgradeSnapshotScript } from "./snapshot";
 import { uncordonNodeScript } from "./uncordon";
 import { upgradeControlPlaneScript } from "./upgradeControlPlane";
 import { upgradeKubeadmScript } from "./upgradeKubeadm";
@@ -25,8 +24,6 @@ export function lifecycleSampleScripts(): { name: string; script: string }[] {
       name: "preflightChecksScript (external etcd)",
       script: preflightChecksScript({ node: "cp-0", kubernetesVersion: v, nodes, controlPlanes, apiEndpoint, etcd: { kind: "external", endpoints } }),
     },
-    { name: "preUpgradeSnapshotScript (stacked)", script: preUpgradeSnapshotScript({ node: "cp-0", etcd: { kind: "stacked" } }) },
-    { name: "preUpgradeSnapshotScript (external)", script: preUpgradeSnapshotScript({ node: "etcd-0", etcd: { kind: "external" } }) },
     { name: "upgradeKubeadmScript (first control plane)", script: upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: v }) },
     {
       name: "upgradeKubeadmScript (further control plane, stacked etcd)",
