@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { EtcdBackups } from "../lifecycle/backups";
 import { EtcdRestore } from "../lifecycle/restore";
+import { Maintenance } from "../lifecycle/maintenance";
 import { RollingUpgrade } from "../lifecycle/upgrade";
 import { createAwsInfrastructure } from "./awsInfrastructure";
 import { ClusterInfrastructure } from "./infrastructure";
@@ -98,7 +99,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, joiningNodes: [...names.controlPlanes.slice(1), ...names.workers], initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
   const cni = new Cni("cni", { name: config.cni.name, version: config.cni.version, podCidr: config.network.podCidr, kubeconfig: controlPlane.kubeconfig, dependsOn: [controlPlane] }, { parent });
@@ -109,7 +110,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
   );
   // Every other control plane goes behind the API endpoint only once it has joined.
   cpJoins.joins.forEach((join, i) => infra.registerControlPlane(cpHosts[i + 1], [join]));
-  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, controlPlane }, { parent });
+  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, kubernetesVersion: config.kubernetesVersion, controlPlane }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(
     "cluster-wait-nodes-ready",
@@ -146,9 +147,13 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       etcd: externalEtcd ? { kind: "external", endpoints: externalEtcd.endpoints, hosts: etcdHosts } : { kind: "stacked" },
       snapshotScript: (node) => backups.preUpgradeScript(node, config.kubernetesVersion),
       after: [nodesReady, ...backups.ready],
+      joined: new Map(workerHosts.map((h, i) => [h.name, workers.joins[i]])),
     },
     { parent },
   );
+  if (config.maintenance.length > 0) {
+    new Maintenance("maintenance", { nodes: config.maintenance, controlPlanes: cpHosts, after: [nodesReady, ...upgrade.last] }, { parent });
+  }
   if (config.restore) {
     new EtcdRestore(
       "etcd-restore",

@@ -1,7 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterShape, initConfiguration, joinConfiguration } from "./scripts/kubeadmConfig";
-import { initControlPlaneScript, parseCaCertHash } from "./scripts/initControlPlane";
+import { initControlPlaneScript } from "./scripts/initControlPlane";
+import { JoinCredentials as MintedCredentials, mintJoinCredentialsScript, parseJoinCredentials } from "./scripts/mintJoinCredentials";
+import { retireControlPlaneScript } from "../lifecycle/scripts/retireNode";
 import { joinControlPlaneScript } from "./scripts/joinNode";
 import { prepareNodeScript } from "./scripts/prepareNode";
 import { readKubeconfigScript } from "./scripts/readKubeconfig";
@@ -26,6 +28,8 @@ export interface ControlPlaneArgs {
   initAfter: pulumi.Input<pulumi.Resource>[];
   /** With external etcd: every control plane gets the apiserver-etcd-client certificate before kubeadm runs. */
   externalEtcd?: ExternalEtcdClientAccess;
+  /** Every node that joins (all but the first control plane): fresh join credentials are minted when it changes. */
+  joiningNodes: string[];
 }
 
 
@@ -40,8 +44,14 @@ export class ControlPlane extends pulumi.ComponentResource {
   readonly init: command.remote.Command;
   /** Secret: the admin kubeconfig, its server the LB endpoint (kubeadm writes controlPlaneEndpoint into it). */
   readonly kubeconfig: pulumi.Output<string>;
-  /** `sha256:…` of the cluster CA public key, for join discovery. */
-  readonly caCertHash: pulumi.Output<string>;
+  /**
+   * Credentials minted on cp-0 at join time (a fresh bootstrap token and the CA hash; the control-plane certificates
+   * re-uploaded): the day-one token lives 24 h and the certificate upload 2 h, so a node joining later needs new
+   * ones. Secret.
+   */
+  readonly joinCredentials: pulumi.Output<MintedCredentials>;
+  /** The step that mints them; every join waits for it. */
+  readonly mint: command.remote.Command;
 
   constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubeadm-ha:cluster:ControlPlane", name, {}, opts);
@@ -49,7 +59,8 @@ export class ControlPlane extends pulumi.ComponentResource {
     this.prepared = out.prepared;
     this.init = out.init;
     this.kubeconfig = out.kubeconfig;
-    this.caCertHash = out.caCertHash;
+    this.joinCredentials = out.joinCredentials;
+    this.mint = out.mint;
     this.registerOutputs({ kubeconfig: this.kubeconfig });
   }
 }
@@ -64,16 +75,15 @@ export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resour
     return args.externalEtcd ? controlPlaneEtcdClientStep(host, args.externalEtcd, { parent, dependsOn: [prepare] }) : prepare;
   });
   const first = args.hosts[0];
+  const initConfig = pulumi
+    .all([args.shape, first.privateIp, args.credentials.bootstrapToken, args.credentials.certificateKey])
+    .apply(([shape, privateIp, bootstrapToken, certificateKey]) => initConfiguration({ shape, node: { name: first.name, privateIp }, bootstrapToken, certificateKey }));
   const init = nodeStep(
     `${first.name}-init`,
     {
       host: first,
       script: initControlPlaneScript({ node: first.name }),
-      stdin: pulumi
-        .all([args.shape, first.privateIp, args.credentials.bootstrapToken, args.credentials.certificateKey])
-        .apply(([shape, privateIp, bootstrapToken, certificateKey]) =>
-          initConfiguration({ shape, node: { name: first.name, privateIp }, bootstrapToken, certificateKey }),
-        ),
+      stdin: initConfig,
     },
     { parent, dependsOn: [prepared[0], ...args.initAfter], ignoreChanges: bootstrapIgnoreChanges },
   );
@@ -82,11 +92,18 @@ export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resour
     { host: first, script: readKubeconfigScript({ node: first.name }), logging: "stderr" },
     { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
   );
+  // Not a bootstrap step: it runs again whenever the set of joining nodes changes (the list is in its script).
+  const mint = nodeStep(
+    `${first.name}-join-credentials`,
+    { host: first, script: mintJoinCredentialsScript({ node: first.name, forNodes: args.joiningNodes }), stdin: initConfig, logging: "stderr" },
+    { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
+  );
   return {
     prepared,
     init,
     kubeconfig: pulumi.secret(read.stdout),
-    caCertHash: init.stdout.apply(parseCaCertHash),
+    joinCredentials: pulumi.secret(mint.stdout.apply(parseJoinCredentials)),
+    mint,
   };
 }
 
@@ -124,12 +141,17 @@ export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Re
         host,
         script: joinControlPlaneScript({ node: host.name, stackedEtcd: args.stackedEtcd }),
         stdin: pulumi
-          .all([args.shape, host.privateIp, args.credentials.bootstrapToken, args.credentials.certificateKey, args.controlPlane.caCertHash])
-          .apply(([shape, privateIp, bootstrapToken, certificateKey, caCertHash]) =>
-            joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken, caCertHash, certificateKey }),
+          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials, args.credentials.certificateKey])
+          .apply(([shape, privateIp, minted, certificateKey]) =>
+            joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash, certificateKey }),
           ),
+        // Removing this control plane (a lower count) runs this first: after its LB registration is gone, before its
+        // machine terminates. The members that stay are the lower-indexed ones, which exist whenever this one does.
+        deleteScript: pulumi.all(args.hosts.slice(0, i + 1).map((h) => h.privateIp)).apply((ips) =>
+          retireControlPlaneScript({ node: host.name, stackedEtcd: args.stackedEtcd, remainingEndpoints: args.stackedEtcd ? ips.map((ip) => `https://${ip}:2379`) : undefined }),
+        ),
       },
-      { parent, dependsOn: [previous, args.controlPlane.prepared[i + 1], ...args.joinAfter], ignoreChanges: bootstrapIgnoreChanges },
+      { parent, dependsOn: [previous, args.controlPlane.prepared[i + 1], args.controlPlane.mint, ...args.joinAfter], ignoreChanges: bootstrapIgnoreChanges },
     );
     joins.push(join);
     previous = join;

@@ -6,6 +6,8 @@ import { Problem } from "./validate";
 export interface DeployedState {
   kubernetesVersion?: string;
   etcdTopology?: string;
+  /** Control planes of the deployed cluster (from its `nodes` output). */
+  controlPlaneCount?: number;
 }
 
 /**
@@ -19,7 +21,13 @@ export async function readDeployedState(): Promise<DeployedState> {
     const value = details.value ?? details.secretValue;
     return typeof value === "string" ? value : undefined;
   };
-  return { kubernetesVersion: await read("kubernetesVersion"), etcdTopology: await read("etcdTopology") };
+  const nodes = await self.getOutputDetails("nodes");
+  const list = (nodes.value ?? nodes.secretValue) as { role?: string }[] | undefined;
+  return {
+    kubernetesVersion: await read("kubernetesVersion"),
+    etcdTopology: await read("etcdTopology"),
+    controlPlaneCount: Array.isArray(list) ? list.filter((n) => n.role === "control-plane").length : undefined,
+  };
 }
 
 /**
@@ -50,7 +58,33 @@ export function checkTopologyChange(deployed: string | undefined, target: string
   ];
 }
 
+/**
+ * Removing control planes with stacked etcd: each removal takes a member out of etcd, one at a time (the joins are
+ * chained, so their deletes run highest index first). Invariant: a run never removes a majority of the deployed
+ * members — the members that stay must hold quorum on their own even if the run stops halfway. The even-count rule is
+ * validation's.
+ */
+export function checkControlPlaneRemoval(deployedCount: number | undefined, count: number, stacked: boolean): Problem[] {
+  if (deployedCount === undefined || count >= deployedCount || !stacked) return [];
+  const removed = deployedCount - count;
+  const allowed = Math.floor((deployedCount - 1) / 2);
+  if (removed <= allowed) return [];
+  return [
+    {
+      path: "controlPlane.count",
+      message: `${deployedCount} → ${count} removes ${removed} of ${deployedCount} stacked etcd members in one run; at most ${allowed} may go in one run, so that the members that stay keep quorum even if the run stops halfway`,
+    },
+  ];
+}
+
 /** Every problem of the configured change against what is deployed. */
-export function checkAgainstDeployed(deployed: DeployedState, config: { kubernetesVersion: string; etcdTopology: string }): Problem[] {
-  return [...checkVersionChange(deployed.kubernetesVersion, config.kubernetesVersion), ...checkTopologyChange(deployed.etcdTopology, config.etcdTopology)];
+export function checkAgainstDeployed(
+  deployed: DeployedState,
+  config: { kubernetesVersion: string; etcdTopology: string; controlPlane: { count: number } },
+): Problem[] {
+  return [
+    ...checkVersionChange(deployed.kubernetesVersion, config.kubernetesVersion),
+    ...checkTopologyChange(deployed.etcdTopology, config.etcdTopology),
+    ...checkControlPlaneRemoval(deployed.controlPlaneCount, config.controlPlane.count, config.etcdTopology === "stacked"),
+  ];
 }

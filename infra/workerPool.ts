@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { ControlPlane, JoinCredentials } from "./controlPlane";
+import { ControlPlane } from "./controlPlane";
 import { bootstrapIgnoreChanges } from "./steps";
 import { ClusterShape, joinConfiguration } from "./scripts/kubeadmConfig";
 import { joinWorkerScript } from "./scripts/joinNode";
@@ -12,7 +12,6 @@ export interface WorkerPoolArgs {
   shape: pulumi.Output<ClusterShape>;
   /** The version new nodes install (the same as shape's; plain, so scripts need no Output). */
   kubernetesVersion: string;
-  credentials: JoinCredentials;
   controlPlane: ControlPlane;
 }
 
@@ -43,10 +42,10 @@ export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource):
         host,
         script: joinWorkerScript({ node: host.name }),
         stdin: pulumi
-          .all([args.shape, host.privateIp, args.credentials.bootstrapToken, args.controlPlane.caCertHash])
-          .apply(([shape, privateIp, bootstrapToken, caCertHash]) => joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken, caCertHash })),
+          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials])
+          .apply(([shape, privateIp, minted]) => joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash })),
       },
-      { parent, dependsOn: [prepare, args.controlPlane.init], ignoreChanges: bootstrapIgnoreChanges },
+      { parent, dependsOn: [prepare, args.controlPlane.init, args.controlPlane.mint], ignoreChanges: bootstrapIgnoreChanges },
     );
   });
 }

@@ -10,6 +10,7 @@ import { upgradeKubeadmScript } from "./scripts/upgradeKubeadm";
 import { upgradeKubeletScript } from "./scripts/upgradeKubelet";
 import { upgradeWorkerScript } from "./scripts/upgradeWorker";
 import { planUpgrade, UpgradeStep } from "./upgradePlan";
+import { retireWorkerScript } from "./scripts/retireNode";
 
 /** Where etcd runs: on the control planes, or on its own members (client URLs; snapshotted on hosts[0]). */
 export type UpgradeEtcd = { kind: "stacked" } | { kind: "external"; endpoints: pulumi.Input<string[]>; hosts: NodeHost[] };
@@ -33,6 +34,8 @@ export interface RollingUpgradeArgs {
   snapshotScript: (node: string) => pulumi.Input<string>;
   /** What the first step waits for: the end of bootstrap (every node Ready). */
   after: pulumi.Input<pulumi.Resource>[];
+  /** Each worker's join step by node name: its drain step (which retires it on removal) depends on it directly. */
+  joined?: Map<string, pulumi.Resource>;
 }
 
 /**
@@ -130,7 +133,19 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
     const host = hosts.get(step.runsOn);
     if (!host) throw new Error(`${name}: step ${step.id} runs on ${step.runsOn}, which is not a known host`);
     const dependsOn: pulumi.Input<pulumi.Resource>[] = step.after.length === 0 ? [...args.after] : step.after.map((id) => steps.get(id)!);
-    steps.set(step.id, nodeStep(step.id, { host, script: scriptFor(step), logging: "stdoutAndStderr" }, { parent, dependsOn }));
+    const workerDrain = step.action.kind === "drain" && step.action.role === "worker";
+    // A worker's drain step also retires the worker when it leaves the cluster (a lower workers.count): its delete
+    // drains the node and deletes its Node object. It depends directly on the worker's join (so on its machine), so
+    // Pulumi runs that delete before the machine is deleted.
+    const joined = workerDrain ? args.joined?.get(step.node) : undefined;
+    steps.set(
+      step.id,
+      nodeStep(
+        step.id,
+        { host, script: scriptFor(step), logging: "stdoutAndStderr", ...(workerDrain ? { deleteScript: retireWorkerScript({ node: step.node, runsOn: step.runsOn }) } : {}) },
+        { parent, dependsOn: joined ? [...dependsOn, joined] : dependsOn },
+      ),
+    );
   }
   const waitedFor = new Set(plan.flatMap((s) => s.after));
   const last = plan.filter((s) => !waitedFor.has(s.id)).map((s) => steps.get(s.id)!);

@@ -14,6 +14,9 @@ import { readKubeconfigScript } from "./readKubeconfig";
 import { waitForNodesScript } from "./waitForNodes";
 import { lifecycleSampleScripts } from "../../lifecycle/scripts/samples";
 import { etcdSnapshotSampleScripts } from "../../lifecycle/scripts/etcdSamples";
+import { maintenanceDrainScript, maintenanceEndScript } from "../../lifecycle/scripts/maintenance";
+import { removeEtcdMemberScript, retireControlPlaneScript, retireWorkerScript } from "../../lifecycle/scripts/retireNode";
+import { mintJoinCredentialsScript } from "./mintJoinCredentials";
 
 export interface SampleScript {
   /** Builder and variant, e.g. "joinControlPlaneScript (stacked etcd)". */
@@ -54,6 +57,29 @@ export function sampleScripts(): SampleScript[] {
     ...apiEndpointSamples(),
     ...lifecycleSampleScripts(),
     ...etcdSnapshotSampleScripts(),
+    ...nodeLifecycleSamples(),
+  ];
+}
+
+/** Maintenance, scale-down (retire) and scale-up (join credentials) steps. */
+function nodeLifecycleSamples(): SampleScript[] {
+  const remainingEndpoints = ["https://10.0.1.10:2379", "https://10.0.2.10:2379"];
+  return [
+    { name: "maintenanceDrainScript (worker)", script: maintenanceDrainScript({ node: "worker-1", runsOn: "cp-0" }) },
+    { name: "maintenanceDrainScript (control plane)", script: maintenanceDrainScript({ node: "cp-1", runsOn: "cp-0", role: "control-plane" }) },
+    { name: "maintenanceEndScript", script: maintenanceEndScript({ node: "worker-1", runsOn: "cp-0" }) },
+    { name: "retireWorkerScript", script: retireWorkerScript({ node: "worker-4", runsOn: "cp-0" }) },
+    {
+      name: "retireControlPlaneScript (stacked etcd)",
+      script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, remainingEndpoints }),
+    },
+    {
+      name: "retireControlPlaneScript (stacked etcd, endpoints found through its own member)",
+      script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: true }),
+    },
+    { name: "retireControlPlaneScript (external etcd)", script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: false }) },
+    { name: "removeEtcdMemberScript", script: removeEtcdMemberScript({ node: "cp-2", remainingEndpoints }) },
+    { name: "mintJoinCredentialsScript", script: mintJoinCredentialsScript({ node: "cp-0", forNodes: ["cp-3", "worker-3", "worker-4"] }) },
   ];
 }
 

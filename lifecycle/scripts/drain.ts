@@ -44,6 +44,49 @@ export function drainArguments(node: string, s: DrainSettings): string[] {
 }
 
 /**
+ * Bash: DRAIN_ARGS and `drain_with_retries`, the bounded drain every step that drains shares (upgrade, maintenance,
+ * retirement). Up to `attempts` `kubectl drain`s, each bounded by `timeout` (--timeout plus killAfterSeconds), then,
+ * if enabled, one with `--disable-eviction`. Returns 0 once drained; DRAIN_OUT holds the last attempt's output and
+ * DRAIN_RC its exit status (124: timed out). What a failure means for the node (uncordon or stay cordoned) is the
+ * caller's decision. Needs ADMIN_CONF.
+ */
+export function drainFragment(node: string, s: DrainSettings): string {
+  return String.raw`DRAIN_ARGS=${bashArray(drainArguments(node, s))}
+DRAIN_BOUND=${s.timeoutSeconds + s.killAfterSeconds}
+ATTEMPTS=${s.attempts}
+RETRY_DELAY=${s.retryDelaySeconds}
+DISABLE_EVICTION=${s.disableEviction ? 1 : 0}
+
+# run_drain [EXTRA...]: one bounded kubectl drain; its combined output in DRAIN_OUT, its exit status returned.
+DRAIN_OUT=""
+DRAIN_RC=0
+run_drain() {
+  local rc=0
+  DRAIN_OUT=$(timeout "$DRAIN_BOUND" kubectl --kubeconfig "$ADMIN_CONF" "${bx("DRAIN_ARGS[@]")}" "$@" 2>&1) || rc=$?
+  return "$rc"
+}
+# drain_with_retries: up to ATTEMPTS bounded drains, then the optional --disable-eviction one; 0 once drained.
+drain_with_retries() {
+  local attempt
+  for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
+    log "kubectl ${bx("DRAIN_ARGS[*]")} (attempt $attempt/$ATTEMPTS, bounded by ${bx("DRAIN_BOUND")}s)"
+    DRAIN_RC=0
+    run_drain || DRAIN_RC=$?
+    if [ "$DRAIN_RC" = 0 ]; then return 0; fi
+    log "drain attempt $attempt/$ATTEMPTS failed (exit $DRAIN_RC)"
+    if [ "$attempt" -lt "$ATTEMPTS" ]; then sleep "$RETRY_DELAY"; fi
+  done
+  if [ "$DISABLE_EVICTION" = 1 ]; then
+    log "evictions did not finish: one more attempt with --disable-eviction (deletes pods, bypassing PodDisruptionBudgets)"
+    DRAIN_RC=0
+    run_drain --disable-eviction || DRAIN_RC=$?
+    if [ "$DRAIN_RC" = 0 ]; then return 0; fi
+  fi
+  return 1
+}`;
+}
+
+/**
  * Step "drain". Refuses skew (the cluster's and the node's kubelet version against the target). Skipped when the
  * node's kubelet already reports the target: nothing is drained on a fresh cluster, nor again once a node is done.
  * Otherwise cordon, then `kubectl drain` (bounded by `timeout`, up to `attempts` times). When every attempt fails
@@ -55,24 +98,11 @@ export function drainNodeScript(args: DrainArgs): string {
   assertNodeName(builder, "node", args.node);
   const s = drainSettings(args.role, args.drain);
   const timeouts = timeoutsWith(args.timeouts);
-  const bound = s.timeoutSeconds + s.killAfterSeconds;
   const body = String.raw`
 RUNS_ON=${shellQuote(args.runsOn)}
 ${nodeFragment(args.node)}
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
-DRAIN_ARGS=${bashArray(drainArguments(args.node, s))}
-DRAIN_BOUND=${bound}
-ATTEMPTS=${s.attempts}
-RETRY_DELAY=${s.retryDelaySeconds}
-DISABLE_EVICTION=${s.disableEviction ? 1 : 0}
-
-# run_drain [EXTRA...]: one bounded kubectl drain; its combined output in DRAIN_OUT, its exit status returned.
-DRAIN_OUT=""
-run_drain() {
-  local rc=0
-  DRAIN_OUT=$(timeout "$DRAIN_BOUND" kubectl --kubeconfig "$ADMIN_CONF" "${bx("DRAIN_ARGS[@]")}" "$@" 2>&1) || rc=$?
-  return "$rc"
-}
+${drainFragment(args.node, s)}
 
 check_cluster_skew
 kubelet=$(target_kubelet_version)
@@ -82,24 +112,8 @@ check_skew "$kubelet" "node $TARGET's kubelet"
 log "cordoning $TARGET (from $RUNS_ON)"
 timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s cordon "$TARGET" 2>&1 | log_output || die "could not cordon $TARGET"
 drained=0
-rc=0
-for ((attempt = 1; attempt <= ATTEMPTS; attempt++)); do
-  log "kubectl ${bx("DRAIN_ARGS[*]")} (attempt $attempt/$ATTEMPTS, bounded by ${bx("DRAIN_BOUND")}s)"
-  rc=0
-  run_drain || rc=$?
-  if [ "$rc" = 0 ]; then
-    drained=1
-    break
-  fi
-  log "drain attempt $attempt/$ATTEMPTS failed (exit $rc)"
-  if [ "$attempt" -lt "$ATTEMPTS" ]; then sleep "$RETRY_DELAY"; fi
-done
-if [ "$drained" = 0 ] && [ "$DISABLE_EVICTION" = 1 ]; then
-  log "evictions did not finish: one more attempt with --disable-eviction (deletes pods, bypassing PodDisruptionBudgets)"
-  rc=0
-  run_drain --disable-eviction || rc=$?
-  if [ "$rc" = 0 ]; then drained=1; fi
-fi
+if drain_with_retries; then drained=1; fi
+rc=$DRAIN_RC
 if [ "$drained" = 0 ]; then
   log "kubectl drain output:"
   printf '%s\n' "$DRAIN_OUT" | log_output

@@ -35,7 +35,9 @@ ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconf
 COMPONENTS=${bashArray(components)}
 
 check_cluster_skew
-if node_cordoned; then
+if in_maintenance; then
+  log "$TARGET is held in maintenance (config maintenance): it stays cordoned"
+elif node_cordoned; then
   log "uncordoning $TARGET (from $RUNS_ON)"
   timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s uncordon "$TARGET" 2>&1 | log_output || die "could not uncordon $TARGET"
 else

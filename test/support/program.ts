@@ -7,15 +7,19 @@ import { runProgram } from "../../infra/program";
 
 export const projectDir = join(__dirname, "..", "..");
 
-/** The dev stack's config with `--set`-style overrides (KEY=VALUE, VALUE as YAML). */
-export function devConfig(sets: string[] = []) {
-  const base = loadStackConfig(projectDir, "dev");
+/** A stack's config (default dev) with `--set`-style overrides (KEY=VALUE, VALUE as YAML). */
+export function devConfig(sets: string[] = [], stack = "dev") {
+  const base = loadStackConfig(projectDir, stack);
   return { config: applyOverrides(base.config, sets), secretKeys: base.secretKeys };
 }
 
-export async function evaluateDev(sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {
-  const { config, secretKeys } = devConfig(sets);
-  return evaluate({ project: projectName, stack: "dev", config, secretKeys, deployedOutputs, program: runProgram });
+export async function evaluateStack(stack: string, sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {
+  const { config, secretKeys } = devConfig(sets, stack);
+  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs, program: runProgram });
+}
+
+export function evaluateDev(sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {
+  return evaluateStack("dev", sets, deployedOutputs);
 }
 
 export function byType(e: Evaluation, type: string): Registration[] {

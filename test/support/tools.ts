@@ -60,6 +60,9 @@ function onPath(name: string): string | undefined {
 export const toolPath = {
   shellcheck: (): string => need("bin/shellcheck", "shellcheck"),
   haproxy: (): string => need("bin/haproxy", "haproxy"),
+  /** Debian's openssh-server sshd (run it by this absolute path: sshd re-executes itself). */
+  sshd: (): string => need("bin/sshd", "sshd (openssh-server)"),
+  keepalived: (): string => need("bin/keepalived", "keepalived"),
   /** The system openssl, else the one ensure-tools.sh unpacked when the system has none. */
   openssl: (): string => onPath("openssl") ?? need("bin/openssl", "openssl"),
   etcd: (version: EtcdVersion): string => need(`etcd-${checkVersion(version)}/bin/etcd`, `etcd ${version}`),

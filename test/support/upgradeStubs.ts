@@ -77,6 +77,7 @@ case "\${1:-}" in
         case $jsonpath in
           *kubeletVersion*) printf '%s' "$(cat "$S/k8s/$n.kubelet")" ;;
           *unschedulable*) if [ -e "$S/k8s/$n.cordoned" ]; then printf true; fi ;;
+          *maintenance*) if [ -e "$S/k8s/$n.maintenance" ]; then printf true; fi ;;
           *Ready*) printf '%s' "$(cat "$S/k8s/$n.ready" 2>/dev/null || echo True)" ;;
         esac
         ;;
@@ -95,6 +96,16 @@ case "\${1:-}" in
     esac
     ;;
   cordon) : >"$S/k8s/$2.cordoned"; echo "node/$2 cordoned" ;;
+  annotate)
+    shift
+    [ "\${1:-}" = --overwrite ] && shift
+    n=\${2:-}
+    case "\${3:-}" in
+      *=true) : >"$S/k8s/$n.maintenance" ;;
+      *-) rm -f "$S/k8s/$n.maintenance" ;;
+    esac
+    echo "node/$n annotated"
+    ;;
   uncordon) rm -f "$S/k8s/$2.cordoned"; echo "node/$2 uncordoned" ;;
   drain)
     case $(cat "$S/drain-mode" 2>/dev/null || true) in

@@ -5,6 +5,8 @@
 #   .tools/bin/openssl                only when the system has no openssl
 #   .tools/etcd-3.4/bin/{etcd,etcdctl}          Debian bookworm etcd-server/etcd-client 3.4
 #   .tools/etcd-3.5/bin/{etcd,etcdctl,etcdutl}  Debian trixie etcd-server/etcd-client 3.5
+#   .tools/bin/sshd                   Debian bookworm openssh-server (the real SSH test: bastion + node on loopback)
+#   .tools/bin/keepalived             Debian bookworm keepalived (for `keepalived --config-test`)
 # Packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`; nothing is installed system-wide
 # unless an unpacked binary cannot run (then apt-get install is tried, as root). Idempotent: when everything is
 # present, a run touches no network and returns at once.
@@ -20,7 +22,7 @@ TOOLS=$ROOT/.tools
 STAMPS=$TOOLS/.stamps
 CODENAME=bookworm
 NEWER=trixie
-ALL_TOOLS=(openssl shellcheck haproxy etcd-3.4 etcd-3.5)
+ALL_TOOLS=(openssl shellcheck haproxy etcd-3.4 etcd-3.5 sshd keepalived)
 
 say() { printf 'ensure-tools: %s\n' "$*"; }
 err() { printf 'ensure-tools: %s\n' "$*" >&2; }
@@ -35,6 +37,7 @@ tool_present() {
       command -v openssl >/dev/null 2>&1 || [[ -x $TOOLS/bin/openssl ]]
       return ;;
     shellcheck | haproxy) files=("$TOOLS/bin/$1") ;;
+    sshd | keepalived) files=("$TOOLS/bin/$1") ;;
     etcd-3.4) files=("$TOOLS/etcd-3.4/bin/etcd" "$TOOLS/etcd-3.4/bin/etcdctl") ;;
     etcd-3.5) files=("$TOOLS/etcd-3.5/bin/etcd" "$TOOLS/etcd-3.5/bin/etcdctl" "$TOOLS/etcd-3.5/bin/etcdutl") ;;
     *) return 1 ;;
@@ -213,6 +216,49 @@ fetch_simple() {
   return 1
 }
 
+# fetch_with_libs NAME PKG RELBIN SYSBIN VERSION-ARGS...: fetch_simple for packages with many library dependencies
+# (keepalived pulls in seven). The library closure that this machine lacks comes from one `apt-get -s install`
+# (a simulation: no network, nothing installed) and is downloaded in one `apt-get download`: one network round trip
+# instead of one per library (~5 s each here).
+fetch_with_libs() {
+  local name=$1 pkg=$2 relbin=$3 sysbin=$4; shift 4
+  local work; work=$(mktemp -d "$TOOLS/.work.$name.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" EXIT
+  local log=$work/apt.log sim libs=() d
+  mkdir -p "$work/debs" "$work/root"
+  FETCHED_VERSION="" FETCHED_LIBS=""
+  if ! sim=$(apt-get "${APT_COMMON[@]}" -s install --no-install-recommends "$pkg" 2>>"$log"); then
+    apt-get "${APT_COMMON[@]}" update >>"$log" 2>&1 || true
+    sim=$(apt-get "${APT_COMMON[@]}" -s install --no-install-recommends "$pkg" 2>>"$log") || sim=""
+  fi
+  while read -r d; do libs+=("$d"); done < <(printf '%s\n' "$sim" | awk '$1 == "Inst" && $2 ~ /^lib/ { print $2 }')
+  if [[ -n $sim ]] && deb_get "$work/debs" "$log" -- "$pkg" ${libs[@]+"${libs[@]}"}; then
+    for d in "$work"/debs/*.deb; do dpkg-deb -x "$d" "$work/root"; done
+    FETCHED_VERSION=$(dpkg-deb -f "$(deb_file "$work/debs" "$pkg")" Version)
+    FETCHED_LIBS=${libs[*]:-}
+  fi
+  if [[ -n $FETCHED_VERSION && -x $work/root/$relbin ]]; then
+    rm -rf "${TOOLS:?}/pkgs/$name"
+    mkdir -p "$TOOLS/pkgs"
+    mv "$work/root" "$TOOLS/pkgs/$name"
+    link_or_wrap "$name" "pkgs/$name" "$relbin" "$FETCHED_LIBS"
+    if "$TOOLS/bin/$name" "$@" >>"$log" 2>&1; then
+      echo "$pkg $FETCHED_VERSION" >"$STAMPS/$name"
+      say "$name: $pkg $FETCHED_VERSION ($CODENAME${FETCHED_LIBS:+, with unpacked $FETCHED_LIBS}) -> .tools/bin/$name"
+      return 0
+    fi
+    err "$name: the unpacked binary does not run; trying apt-get install $pkg"
+  fi
+  if install_system "$name" "$pkg" "$sysbin" "$log" "$@"; then
+    echo "$pkg system" >"$STAMPS/$name"
+    say "$name: installed $pkg with apt-get (system-wide) -> .tools/bin/$name -> $sysbin"
+    return 0
+  fi
+  tail -n 8 "$log" >&2 || true
+  return 1
+}
+
 fetch_openssl() {
   command -v openssl >/dev/null 2>&1 && return 0
   fetch_simple openssl openssl usr/bin/openssl /usr/bin/openssl version
@@ -315,6 +361,8 @@ fetch_one() {
     haproxy) fetch_simple haproxy haproxy usr/sbin/haproxy /usr/sbin/haproxy -v ;;
     etcd-3.4) fetch_etcd 3.4 "$CODENAME" ;;
     etcd-3.5) fetch_etcd 3.5 "$NEWER" ;;
+    sshd) fetch_with_libs sshd openssh-server usr/sbin/sshd /usr/sbin/sshd -V ;;
+    keepalived) fetch_with_libs keepalived keepalived usr/sbin/keepalived /usr/sbin/keepalived --version ;;
     *) err "unknown tool $1"; return 2 ;;
   esac
 }
@@ -330,6 +378,8 @@ manual_help() {
       openssl) err "  apt-get update && apt-get install -y openssl" ;;
       shellcheck) err "  apt-get update && apt-get install -y shellcheck   # then: ln -sfn /usr/bin/shellcheck $TOOLS/bin/shellcheck && echo manual > $STAMPS/shellcheck" ;;
       haproxy) err "  apt-get update && apt-get install -y haproxy      # then: ln -sfn /usr/sbin/haproxy $TOOLS/bin/haproxy && echo manual > $STAMPS/haproxy" ;;
+      sshd) err "  apt-get update && apt-get install -y openssh-server   # then: ln -sfn /usr/sbin/sshd $TOOLS/bin/sshd && echo manual > $STAMPS/sshd" ;;
+      keepalived) err "  apt-get update && apt-get install -y keepalived   # then: ln -sfn /usr/sbin/keepalived $TOOLS/bin/keepalived && echo manual > $STAMPS/keepalived" ;;
       etcd-3.4)
         err "  etcd 3.4 (Debian $CODENAME): mkdir -p /tmp/debs && cd /tmp/debs && apt-get update && apt-get download etcd-server etcd-client"
         err "    then: TOOLS_DEB_DIR=/tmp/debs bash test/tools/ensure-tools.sh" ;;

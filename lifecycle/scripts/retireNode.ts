@@ -1,0 +1,450 @@
+// Step "retire": the delete-time step that runs before a node's instance terminates (scale-down, replacement).
+// A worker is drained and its Node deleted from a control plane; a control plane retires itself: etcd health and
+// quorum first, drain, its stacked etcd member removed, Node deleted, kubeadm reset. Pure: arguments in, bash out.
+import { nodePaths } from "../../infra/defaults";
+import { nodeScript, shellQuote } from "../../infra/scripts/common";
+import { DrainSettings, UpgradeTimeouts } from "../defaults";
+import { assertEtcdEndpoints, assertNodeName, bashArray, bx, nodeFragment, timeoutsWith } from "./common";
+import { drainFragment, drainSettings } from "./drain";
+import type { EtcdClientTls } from "./etcdCommon";
+
+/** kubeadm's certificate for health checks of a stacked member: what this node asks its etcd cluster with. */
+export const stackedEtcdClientTls: EtcdClientTls = {
+  cacert: "/etc/kubernetes/pki/etcd/ca.crt",
+  cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+  key: "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+};
+
+/** A stacked member's own client endpoint (kubeadm's etcd listens on loopback and the private IP). */
+export const localEtcdEndpoint = "https://127.0.0.1:2379";
+
+/**
+ * What the retirement remembers on the departing node between runs: the remaining members' endpoints (its own
+ * member cannot answer once removed) and that the removal happened. kubeadm reset leaves this directory alone.
+ */
+export const retireStateDir = `${nodePaths.stateDir}/retire`;
+
+/**
+ * Bounds of the retirement's own commands (seconds); the drain's are drainDefaults, etcd's health wait is
+ * upgradeTimeouts.etcdHealth.
+ */
+const retireBounds = {
+  /** One etcdctl call: dial 5 s, command 20 s, killed after 60 s whatever it does. */
+  etcdctl: 60,
+  /** `kubeadm reset -f` (stops the kubelet, removes static pods and files) and its remove-etcd-member phase. */
+  kubeadmReset: 300,
+  /**
+   * `kubectl delete node`: attempts and pause. After a control plane's etcd member is gone its own apiserver fails,
+   * and the load balancer may still send a request there until its health check notices (about 30 s).
+   */
+  deleteAttempts: 6,
+  deleteDelay: 10,
+} as const;
+
+/** Deletes TARGET's Node object (bounded, retried; a Node already gone is fine). Needs ADMIN_CONF and TARGET. */
+const deleteNodeBash = String.raw`# delete_target_node: TARGET's Node object deleted (a NotFound counts as deleted), bounded and retried.
+delete_node_once() {
+  timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s delete node "$TARGET" --ignore-not-found 2>&1 | log_output
+}
+delete_target_node() {
+  log "deleting node $TARGET"
+  retry ${retireBounds.deleteAttempts} ${retireBounds.deleteDelay} delete_node_once || die "could not delete node $TARGET through $ADMIN_CONF"
+  log "node $TARGET deleted"
+}`;
+
+export interface RetireWorkerArgs {
+  /** The departing worker. */
+  node: string;
+  /** The control plane the step runs on (it has admin.conf); cp-0 in the program. */
+  runsOn: string;
+  /** Overrides of drainDefaults.worker (tests shorten the waits). */
+  drain?: Partial<DrainSettings>;
+}
+
+/**
+ * Step "retire" of a worker, the delete of a step ordered before the worker instance's deletion. A Node the cluster no
+ * longer has means done. Otherwise cordon (unless cordoned), drain with the worker defaults (bounded, retried), then
+ * `kubectl delete node`.
+ *
+ * Important: a failed drain fails the step and leaves the node cordoned. Failing keeps the instance from terminating
+ * with pods not yet evicted (the PodDisruptionBudgets that blocked the drain are exactly the pods that must not just
+ * vanish). It stays cordoned because the node is on its way out: the next `pulumi up` drains it again, and
+ * uncordoning in between would only let the scheduler place new pods on it. An operator who decides to keep the node
+ * instead restores workers.count and runs `kubectl uncordon`.
+ */
+export function retireWorkerScript(args: RetireWorkerArgs): string {
+  const builder = "retireWorkerScript";
+  assertNodeName(builder, "node", args.node);
+  assertNodeName(builder, "runsOn", args.runsOn);
+  const s = drainSettings("worker", args.drain);
+  const body = String.raw`
+RUNS_ON=${shellQuote(args.runsOn)}
+${nodeFragment(args.node)}
+${drainFragment(args.node, s)}
+${deleteNodeBash}
+
+if ! node_exists; then
+  log "node $TARGET is already gone from the cluster: nothing to drain or delete"
+else
+  if node_cordoned; then
+    log "$TARGET is cordoned already"
+  else
+    log "cordoning $TARGET before its instance terminates (from $RUNS_ON)"
+    timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s cordon "$TARGET" 2>&1 | log_output || die "could not cordon $TARGET"
+  fi
+  if ! drain_with_retries; then
+    log "kubectl drain output:"
+    printf '%s\n' "$DRAIN_OUT" | log_output
+    die "drain of $TARGET failed (kubectl exit $DRAIN_RC after $ATTEMPTS attempt(s), each bounded by ${bx("DRAIN_BOUND")}s): its instance is not terminated with pods still on it. $TARGET stays cordoned. Fix what blocks its evictions (output above; often a PodDisruptionBudget), then run pulumi up again; to keep the node instead, restore workers.count, run pulumi up and kubectl uncordon $TARGET"
+  fi
+  printf '%s\n' "$DRAIN_OUT" | log_output
+  log "$TARGET drained"
+  delete_target_node
+fi
+`;
+  return nodeScript({ node: args.node, step: "retire" }, body);
+}
+
+export interface EtcdMemberRemovalArgs {
+  /** The departing control plane: the step's node, and its etcd member's name (kubeadm names members after nodes). */
+  node: string;
+  /**
+   * Client URLs of the members that stay (https://<private ip>:2379). Asked first for the membership and its health;
+   * without them the step asks its own member, then remembers the others it reported for later runs.
+   */
+  remainingEndpoints?: string[];
+  /** This node's own member (default https://127.0.0.1:2379; tests point it at a real member's port). */
+  localEndpoint?: string;
+  /** The client certificate etcdctl presents (default: kubeadm's healthcheck-client of the stacked member). */
+  tls?: EtcdClientTls;
+  /** Only `etcdHealth` is used: how long etcd may take to become healthy before the removal is refused. */
+  timeouts?: Partial<UpgradeTimeouts>;
+}
+
+/**
+ * Bash: `etcd_check_removal` and `etcd_remove_member` for the node's stacked etcd member. Needs ADMIN_CONF (used only
+ * without a host etcdctl: etcdctl inside the etcd static pod, and kubeadm's remove-etcd-member phase).
+ *
+ * - Membership: `etcdctl member list` from the remaining members (given, else saved by an earlier run), else from the
+ *   node's own member. etcdctl is the host's (the snapshot-tools step installs it); without one, the etcd pod's.
+ * - Refused (the step ends) unless this member may leave: it is not the only member, no member is still joining
+ *   (unstarted or a learner), and every remaining member answers `endpoint health` — then the remaining members
+ *   hold quorum with room to spare. Waited for up to the etcd health bound, except the last-member refusal.
+ * - Removal: `etcdctl member remove <id>` asked of the remaining members, verified by their member list; without a
+ *   host etcdctl, `kubeadm reset phase remove-etcd-member`. A member already absent is left alone (and, once its
+ *   own member is down, a marker written after the removal answers for it).
+ */
+export function etcdMemberRemovalFragment(builder: string, args: EtcdMemberRemovalArgs): string {
+  assertNodeName(builder, "node", args.node);
+  const remaining = args.remainingEndpoints ?? [];
+  if (remaining.length > 0) assertEtcdEndpoints(builder, remaining);
+  const local = args.localEndpoint ?? localEtcdEndpoint;
+  assertEtcdEndpoints(builder, [local]);
+  const tls = args.tls ?? stackedEtcdClientTls;
+  const timeouts = timeoutsWith(args.timeouts);
+  const t = retireBounds.etcdctl;
+  return String.raw`ETCD_MEMBER=${shellQuote(args.node)}
+ETCD_LOCAL_ENDPOINT=${shellQuote(local)}
+ETCD_GIVEN=${bashArray(remaining)}
+ETCD_CA="$R"${shellQuote(tls.cacert)}
+ETCD_CERT="$R"${shellQuote(tls.cert)}
+ETCD_KEY="$R"${shellQuote(tls.key)}
+# Inside the etcd static pod: kubeadm mounts /etc/kubernetes/pki/etcd there at the same path.
+ETCD_POD_TLS=${bashArray([`--cacert=${stackedEtcdClientTls.cacert}`, `--cert=${stackedEtcdClientTls.cert}`, `--key=${stackedEtcdClientTls.key}`])}
+ETCD_HEALTH_TIMEOUT=${timeouts.etcdHealth}
+ETCD_RETIRE_DIR="$R"${shellQuote(retireStateDir)}
+ETCD_SAVED="$ETCD_RETIRE_DIR/etcd-endpoints"
+ETCD_REMOVED="$ETCD_RETIRE_DIR/etcd-member-removed"
+ETCD_DETAIL=""
+ETCD_HOST_CTL=0
+if command -v etcdctl >/dev/null 2>&1; then ETCD_HOST_CTL=1; fi
+
+# etcd_ctl ENDPOINTS ARGS...: etcdctl (API v3, bounded) against ENDPOINTS (comma-separated) with the node's client
+# certificate: the host's etcdctl, else the one inside this node's etcd static pod (kubeadm puts none on the host).
+# A later --command-timeout in ARGS wins (health checks use 5 s: a dead member otherwise costs the full 20 s).
+etcd_ctl() {
+  local endpoints=$1
+  shift
+  if [ "$ETCD_HOST_CTL" = 1 ]; then
+    timeout ${t} env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --cacert="$ETCD_CA" --cert="$ETCD_CERT" \
+      --key="$ETCD_KEY" --dial-timeout=5s --command-timeout=20s "$@"
+  else
+    timeout ${t} kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=50s -n kube-system exec "etcd-$ETCD_MEMBER" -- \
+      etcdctl --endpoints="$endpoints" "${bx("ETCD_POD_TLS[@]")}" --dial-timeout=5s --command-timeout=20s "$@"
+  fi
+}
+
+# etcd_members_from ENDPOINTS: the membership as ENDPOINTS report it (member list -w simple: "ID, STATUS, NAME,
+# PEER URLS, CLIENT URLS, IS LEARNER"; other lines, such as client warnings, are ignored). Sets ETCD_SELF_ID (empty:
+# this member is not in it), ETCD_COUNT, ETCD_OTHERS (each other member's first client URL) and ETCD_JOINING
+# (members not started, or learners). Fails, with etcdctl's output in ETCD_DETAIL, when nobody answers.
+etcd_members_from() {
+  local out line id status name clients learner
+  if ! out=$(etcd_ctl "$1" member list -w simple 2>&1); then
+    ETCD_DETAIL+="member list from $1: $out"$'\n'
+    return 1
+  fi
+  ETCD_SELF_ID="" ETCD_COUNT=0 ETCD_OTHERS=() ETCD_JOINING=()
+  while IFS= read -r line; do
+    [[ $line =~ ^[0-9a-f]+,\  ]] || continue
+    IFS='|' read -r id status name _ clients learner <<<"${bx("line//, /|")}"
+    ETCD_COUNT=$((ETCD_COUNT + 1))
+    if [ "$name" = "$ETCD_MEMBER" ]; then
+      ETCD_SELF_ID=$id
+    elif [ "$status" != started ] || [ -z "$clients" ] || [ "${bx("learner:-false")}" = true ]; then
+      ETCD_JOINING+=("${bx("name:-$id")}")
+    else
+      ETCD_OTHERS+=("${bx("clients%%,*")}")
+    fi
+  done <<<"$out"
+  [ "$ETCD_COUNT" -gt 0 ] || { ETCD_DETAIL+="member list from $1 listed no member: $out"$'\n'; return 1; }
+}
+
+# etcd_read_members: etcd_members_from the first source that answers, most trusted first: the remaining members
+# the program gave, those an earlier run saved, this node's own member.
+etcd_read_members() {
+  local source
+  ETCD_DETAIL=""
+  if [ "${bx("#ETCD_GIVEN[@]")}" -gt 0 ]; then
+    source=$(IFS=,; printf '%s' "${bx("ETCD_GIVEN[*]")}")
+    if etcd_members_from "$source"; then return 0; fi
+  fi
+  if [ -s "$ETCD_SAVED" ]; then
+    source=$(cat "$ETCD_SAVED")
+    if etcd_members_from "$source"; then return 0; fi
+  fi
+  etcd_members_from "$ETCD_LOCAL_ENDPOINT"
+}
+
+# etcd_removal_verdict: 0 when this member may leave now, or is already gone (ETCD_GONE=1); 1 when etcd is not
+# healthy enough yet (worth waiting for); 2 when it never will be. ETCD_WHY says why not.
+etcd_removal_verdict() {
+  local remaining quorum healthy=0 e out unhealthy=()
+  ETCD_WHY="" ETCD_GONE=0
+  if ! etcd_read_members; then
+    if [ -e "$ETCD_REMOVED" ]; then
+      # An earlier run removed it; its own member is down now and no other source was known to ask.
+      ETCD_GONE=1
+      return 0
+    fi
+    ETCD_WHY="no etcd member answers member list (output above)"
+    return 1
+  fi
+  if [ -z "$ETCD_SELF_ID" ]; then
+    ETCD_GONE=1
+    return 0
+  fi
+  if [ "${bx("#ETCD_OTHERS[@]")}" -gt 0 ]; then
+    install -d -m 0700 "$ETCD_RETIRE_DIR"
+    (IFS=,; printf '%s\n' "${bx("ETCD_OTHERS[*]")}") >"$ETCD_SAVED"
+  fi
+  remaining=$((ETCD_COUNT - 1))
+  quorum=$((remaining / 2 + 1))
+  if [ "$remaining" -lt 1 ]; then
+    ETCD_WHY="$ETCD_MEMBER is the only etcd member: removing it would lose the cluster's data"
+    return 2
+  fi
+  if [ "${bx("#ETCD_JOINING[@]")}" -gt 0 ]; then
+    ETCD_WHY="member(s) ${bx("ETCD_JOINING[*]")} have not started or are learners (a join in progress?)"
+    return 1
+  fi
+  for e in "${bx("ETCD_OTHERS[@]")}"; do
+    if out=$(etcd_ctl "$e" --command-timeout=5s endpoint health 2>&1); then healthy=$((healthy + 1)); else unhealthy+=("$e"); fi
+    ETCD_DETAIL+="$out"$'\n'
+  done
+  ETCD_PLAN="$remaining member(s) remain, quorum $quorum"
+  if [ "$healthy" -lt "$remaining" ]; then
+    ETCD_WHY="etcd is not healthy: $healthy of the $remaining remaining members answer (unhealthy: ${bx("unhealthy[*]")}; their quorum is $quorum). A member leaves only a healthy cluster: removing $ETCD_MEMBER now could cost etcd its quorum"
+    return 1
+  fi
+  return 0
+}
+
+# etcd_check_removal: waits (bounded by ETCD_HEALTH_TIMEOUT) until this member may leave, else ends the step.
+etcd_check_removal() {
+  local deadline=$((SECONDS + ETCD_HEALTH_TIMEOUT)) verdict
+  while :; do
+    verdict=0
+    etcd_removal_verdict || verdict=$?
+    if [ "$verdict" = 0 ]; then break; fi
+    if [ "$verdict" = 2 ]; then die "refusing to remove etcd member $ETCD_MEMBER: $ETCD_WHY"; fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      printf '%s' "$ETCD_DETAIL" | log_output
+      die "refusing to remove etcd member $ETCD_MEMBER after ${bx("ETCD_HEALTH_TIMEOUT")}s: $ETCD_WHY"
+    fi
+    sleep "${bx("KUBEADM_HA_POLL_SECONDS:-5")}"
+  done
+  if [ "$ETCD_GONE" = 1 ]; then
+    log "etcd member $ETCD_MEMBER is already absent from the cluster"
+  else
+    printf '%s' "$ETCD_DETAIL" | log_output
+    log "etcd healthy: member $ETCD_MEMBER ($ETCD_SELF_ID) may leave; $ETCD_PLAN, all healthy"
+  fi
+}
+
+# etcd_remove_member: this node's member removed once etcd_check_removal allows it; a member already absent is
+# left alone.
+etcd_remove_member() {
+  local out ask n id deadline
+  etcd_check_removal
+  if [ "$ETCD_GONE" = 1 ]; then
+    log "etcd member $ETCD_MEMBER: nothing to remove"
+    return 0
+  fi
+  ask=$(IFS=,; printf '%s' "${bx("ETCD_OTHERS[*]")}")
+  id=$ETCD_SELF_ID
+  if [ "$ETCD_HOST_CTL" = 1 ]; then
+    log "etcdctl member remove $id ($ETCD_MEMBER), asking $ask"
+    # etcd refuses a removal ("unhealthy cluster") until every member has been connected for 5 s, as after a restart
+    # or a join: retried within the etcd health bound. A reply lost after the removal shows as the member's absence.
+    deadline=$((SECONDS + ETCD_HEALTH_TIMEOUT))
+    until out=$(etcd_ctl "$ask" member remove "$id" 2>&1); do
+      ETCD_DETAIL=""
+      if etcd_members_from "$ask" && [ -z "$ETCD_SELF_ID" ]; then
+        out="member $id is no longer listed"
+        break
+      fi
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        printf '%s\n' "$out" | log_output
+        die "etcdctl member remove $id ($ETCD_MEMBER) failed (output above); run pulumi up again"
+      fi
+      log "etcd refused the removal for now ($(printf '%s\n' "$out" | tail -n 1)); retrying"
+      sleep 1
+    done
+    printf '%s\n' "$out" | log_output
+  else
+    log "no etcdctl on this host: kubeadm reset phase remove-etcd-member"
+    timeout ${retireBounds.kubeadmReset} kubeadm reset phase remove-etcd-member --kubeconfig "$ADMIN_CONF" 2>&1 | redact_kubeadm | log_output ||
+      die "kubeadm reset phase remove-etcd-member failed (output above); run pulumi up again"
+  fi
+  install -d -m 0700 "$ETCD_RETIRE_DIR"
+  : >"$ETCD_REMOVED"
+  if [ "$ETCD_HOST_CTL" = 1 ]; then
+    # Asked of the remaining members only: a removed member may answer for a moment with its old view.
+    for ((n = 1; n <= 5; n++)); do
+      ETCD_DETAIL=""
+      if etcd_members_from "$ask" && [ -z "$ETCD_SELF_ID" ]; then break; fi
+      if [ "$n" = 5 ]; then
+        printf '%s' "$ETCD_DETAIL" | log_output
+        die "etcd still lists $ETCD_MEMBER after member remove"
+      fi
+      sleep 1
+    done
+    log "etcd member $ETCD_MEMBER removed; $ETCD_COUNT member(s) remain"
+  else
+    log "etcd member $ETCD_MEMBER removed"
+  fi
+}`;
+}
+
+/**
+ * Step "retire" reduced to its etcd part, on the departing control plane: refuse unless the removal is safe, then
+ * remove the node's own member (see etcdMemberRemovalFragment). The retirement runs the same functions between its
+ * drain and its Node deletion; this builder exists so the removal can run alone, against a real etcd cluster.
+ */
+export function removeEtcdMemberScript(args: EtcdMemberRemovalArgs): string {
+  const body = String.raw`
+ADMIN_CONF="$R"${shellQuote(nodePaths.adminKubeconfig)}
+${etcdMemberRemovalFragment("removeEtcdMemberScript", args)}
+
+etcd_remove_member
+`;
+  return nodeScript({ node: args.node, step: "retire" }, body);
+}
+
+export interface RetireControlPlaneArgs {
+  /** The departing control plane; the step runs on it (SSH to the node itself, with its own admin.conf). */
+  node: string;
+  /** Stacked etcd: the node's member is removed. External etcd: the etcd cluster is not touched. */
+  stackedEtcd: boolean;
+  /** Stacked etcd: client URLs of the members that stay (see EtcdMemberRemovalArgs). */
+  remainingEndpoints?: string[];
+  /** Overrides of drainDefaults.controlPlane (tests shorten the waits). */
+  drain?: Partial<DrainSettings>;
+  /** Only `etcdHealth` is used (the wait for a healthy etcd before the removal is refused). */
+  timeouts?: Partial<UpgradeTimeouts>;
+  /** Tests point the node's own member elsewhere (default https://127.0.0.1:2379). */
+  localEtcdEndpoint?: string;
+}
+
+/**
+ * Step "retire" of a control plane, run on the departing node itself, before its instance terminates, in this order:
+ * 1. etcd (stacked): refuse unless its member may leave (healthy, quorum kept by the remaining members);
+ * 2. drain itself with the control-plane defaults (a failed drain fails the step and leaves the node cordoned, as for
+ *    a worker);
+ * 3. etcd (stacked): remove its own member (etcdctl member remove, or kubeadm's remove-etcd-member phase);
+ * 4. `kubectl delete node` (through the load balancer, retried while it still routes to this apiserver);
+ * 5. `kubeadm reset -f` (remove-etcd-member skipped: done in 3): stops the kubelet and removes its credentials, so a
+ *    kubelet still running until the instance terminates cannot register the Node again.
+ * Idempotent: each phase is guarded by what it observes (member absent, Node absent); a node without admin.conf and
+ * kubelet.conf has been reset, which is the last phase, so the step does nothing. The load balancer target and the
+ * even-count/one-at-a-time rules are the program's (this step checks what only the node can see).
+ */
+export function retireControlPlaneScript(args: RetireControlPlaneArgs): string {
+  const builder = "retireControlPlaneScript";
+  assertNodeName(builder, "node", args.node);
+  if (!args.stackedEtcd && (args.remainingEndpoints?.length ?? 0) > 0) {
+    throw new Error(`${builder}: remainingEndpoints apply to stacked etcd only (a control plane's retirement does not change external etcd)`);
+  }
+  const s = drainSettings("control-plane", args.drain);
+  const etcd = args.stackedEtcd
+    ? etcdMemberRemovalFragment(builder, {
+        node: args.node,
+        remainingEndpoints: args.remainingEndpoints,
+        localEndpoint: args.localEtcdEndpoint,
+        timeouts: args.timeouts,
+      })
+    : "";
+  const body = String.raw`
+STACKED_ETCD=${args.stackedEtcd ? 1 : 0}
+KUBELET_CONF="$R"/etc/kubernetes/kubelet.conf
+${nodeFragment(args.node)}
+${drainFragment(args.node, s)}
+${deleteNodeBash}
+${etcd}
+
+if [ ! -e "$ADMIN_CONF" ] && [ ! -e "$KUBELET_CONF" ]; then
+  log "already reset (no $ADMIN_CONF, no $KUBELET_CONF): nothing to do"
+else
+  [ -e "$ADMIN_CONF" ] || die "no $ADMIN_CONF on $TARGET: is this node a control plane?"
+  # 1. etcd may lose this member (checked again right before the removal: the drain takes minutes).
+  if [ "$STACKED_ETCD" = 1 ]; then
+    etcd_check_removal
+  else
+    log "external etcd: its membership does not change"
+  fi
+  # 2. drain
+  present=0
+  if node_exists; then present=1; fi
+  if [ "$present" = 1 ]; then
+    if node_cordoned; then
+      log "$TARGET is cordoned already"
+    else
+      log "cordoning $TARGET before it leaves the control plane"
+      timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s cordon "$TARGET" 2>&1 | log_output || die "could not cordon $TARGET"
+    fi
+    if ! drain_with_retries; then
+      log "kubectl drain output:"
+      printf '%s\n' "$DRAIN_OUT" | log_output
+      die "drain of $TARGET failed (kubectl exit $DRAIN_RC after $ATTEMPTS attempt(s), each bounded by ${bx("DRAIN_BOUND")}s): it keeps its etcd member and its instance is not terminated. $TARGET stays cordoned. Fix what blocks its evictions (output above), then run pulumi up again; to keep the node instead, restore controlPlane.count, run pulumi up and kubectl uncordon $TARGET"
+    fi
+    printf '%s\n' "$DRAIN_OUT" | log_output
+    log "$TARGET drained"
+  else
+    log "node $TARGET is already gone from the cluster: nothing to drain"
+  fi
+  # 3. etcd member
+  if [ "$STACKED_ETCD" = 1 ]; then etcd_remove_member; fi
+  # 4. Node object
+  if [ "$present" = 1 ]; then delete_target_node; fi
+  # 5. reset
+  log "kubeadm reset -f (the kubelet stops and loses its credentials)"
+  reset_args=(reset -f --kubeconfig "$ADMIN_CONF")
+  if [ "$STACKED_ETCD" = 1 ]; then reset_args+=(--skip-phases=remove-etcd-member); fi
+  timeout ${retireBounds.kubeadmReset} kubeadm "${bx("reset_args[@]")}" 2>&1 | redact_kubeadm | log_output ||
+    die "kubeadm reset failed (output above); run pulumi up again"
+  log "$TARGET retired: drained, removed from etcd and the cluster, reset"
+fi
+`;
+  return nodeScript({ node: args.node, step: "retire" }, body);
+}
