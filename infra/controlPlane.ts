@@ -49,9 +49,9 @@ export class ControlPlane extends pulumi.ComponentResource {
    * re-uploaded): the day-one token lives 24 h and the certificate upload 2 h, so a node joining later needs new
    * ones. Secret.
    */
-  readonly joinCredentials: pulumi.Output<MintedCredentials>;
-  /** The step that mints them; every join waits for it. */
-  readonly mint: command.remote.Command;
+  readonly joinCredentials?: pulumi.Output<MintedCredentials>;
+  /** The step that mints them; every join waits for it. Absent when no node joins (a single control plane). */
+  readonly mint?: command.remote.Command;
 
   constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubeadm-ha:cluster:ControlPlane", name, {}, opts);
@@ -92,17 +92,21 @@ export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resour
     { host: first, script: readKubeconfigScript({ node: first.name }), logging: "stderr" },
     { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
   );
-  // Not a bootstrap step: it runs again whenever the set of joining nodes changes (the list is in its script).
-  const mint = nodeStep(
-    `${first.name}-join-credentials`,
-    { host: first, script: mintJoinCredentialsScript({ node: first.name, forNodes: args.joiningNodes }), stdin: initConfig, logging: "stderr" },
-    { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
-  );
+  // Not a bootstrap step: it runs again whenever the set of joining nodes changes (the list is in its script). Its
+  // input holds no Kubernetes version (only the certificate key), so a version bump never re-runs it.
+  const mint =
+    args.joiningNodes.length > 0
+      ? nodeStep(
+          `${first.name}-join-credentials`,
+          { host: first, script: mintJoinCredentialsScript({ node: first.name, forNodes: args.joiningNodes }), stdin: pulumi.interpolate`${args.credentials.certificateKey}\n`, logging: "stderr" },
+          { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
+        )
+      : undefined;
   return {
     prepared,
     init,
     kubeconfig: pulumi.secret(read.stdout),
-    joinCredentials: pulumi.secret(mint.stdout.apply(parseJoinCredentials)),
+    joinCredentials: mint ? pulumi.secret(mint.stdout.apply(parseJoinCredentials)) : undefined,
     mint,
   };
 }
@@ -141,7 +145,7 @@ export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Re
         host,
         script: joinControlPlaneScript({ node: host.name, stackedEtcd: args.stackedEtcd }),
         stdin: pulumi
-          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials, args.credentials.certificateKey])
+          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials!, args.credentials.certificateKey])
           .apply(([shape, privateIp, minted, certificateKey]) =>
             joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash, certificateKey }),
           ),
@@ -151,7 +155,7 @@ export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Re
           retireControlPlaneScript({ node: host.name, stackedEtcd: args.stackedEtcd, remainingEndpoints: args.stackedEtcd ? ips.map((ip) => `https://${ip}:2379`) : undefined }),
         ),
       },
-      { parent, dependsOn: [previous, args.controlPlane.prepared[i + 1], args.controlPlane.mint, ...args.joinAfter], ignoreChanges: bootstrapIgnoreChanges },
+      { parent, dependsOn: [previous, args.controlPlane.prepared[i + 1], args.controlPlane.mint!, ...args.joinAfter], ignoreChanges: bootstrapIgnoreChanges },
     );
     joins.push(join);
     previous = join;

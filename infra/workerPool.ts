@@ -42,10 +42,10 @@ export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource):
         host,
         script: joinWorkerScript({ node: host.name }),
         stdin: pulumi
-          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials])
+          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials!])
           .apply(([shape, privateIp, minted]) => joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash })),
       },
-      { parent, dependsOn: [prepare, args.controlPlane.init, args.controlPlane.mint], ignoreChanges: bootstrapIgnoreChanges },
+      { parent, dependsOn: [prepare, args.controlPlane.init, args.controlPlane.mint!], ignoreChanges: bootstrapIgnoreChanges },
     );
   });
 }

@@ -88,6 +88,11 @@ case "\${__args[0]:-} \${__args[1]:-}" in
   "get node")
     case " \${__args[*]} " in *" --ignore-not-found "*) if __present "\${__args[2]}"; then echo "node/\${__args[2]}"; fi; exit 0 ;; esac
     ;;
+  "get configmap")
+    # The cluster's ClusterConfiguration as kubeadm keeps it in the kubeadm-config ConfigMap.
+    printf '%s' "$(cat "$S/kubeadm-config" 2>/dev/null)"
+    exit 0
+    ;;
   "get pods")
     for a in "\${__args[@]}"; do case $a in spec.nodeName=*) n=\${a#spec.nodeName=}; n=\${n%%,*} ;; esac; done
     if [ -f "$S/pods/$n" ]; then cat "$S/pods/$n"; fi
@@ -131,6 +136,7 @@ case "\${1:-} \${2:-} \${3:-}" in
     config=$(flag_of --config "$@")
     [ -r "$config" ] || { echo "error: unable to read config from \"$config\"" >&2; exit 1; }
     stat -c %a "$config" >"$S/upload-certs-config-mode"
+    cp "$config" "$S/upload-certs-config"
     key=$(sed -n -E 's/^certificateKey:[[:space:]]*"?([^"]*)"?$/\1/p' "$config")
     echo "[upload-certs] Storing the certificates in Secret \"kubeadm-certs\" in the \"kube-system\" Namespace"
     # Prints the key whatever the flags say: what reaches the log is up to the script's filter.
@@ -188,6 +194,7 @@ function seed(s: Seed): (root: string) => void {
       writeFileSync(join(state, "etcd", "unhealthy"), (s.unhealthy ?? []).map((u) => `${u}\n`).join(""));
     }
     if (s.drainMode) writeFileSync(join(state, "drain-mode"), s.drainMode);
+    writeFileSync(join(state, "kubeadm-config"), clusterConfigurationYaml);
     s.more?.(root);
   };
 }
@@ -421,6 +428,13 @@ test("retireControlPlaneScript refuses remainingEndpoints with external etcd, an
 // ---- join credentials ----------------------------------------------------------------------------------------------
 
 const dayOneToken = "abcdef.0123456789abcdef";
+/** The ClusterConfiguration the fake cluster's kubeadm-config ConfigMap holds. */
+const clusterConfigurationYaml = initConfiguration({
+  shape: { clusterName: "kubeadm-ha", kubernetesVersion: "1.36.0", controlPlaneEndpoint: "api.example:6443", certSANs: ["api.example"], podCidr: "10.244.0.0/16", serviceCidr: "10.96.0.0/12", etcd: { kind: "stacked" } },
+  node: { name: "cp-0", privateIp: "10.0.1.10" },
+  bootstrapToken: "unused.0000000000000000",
+  certificateKey: "0".repeat(64),
+}).split("---\n")[1];
 const certificateKey = "e6a2eb8581237ab72a4f494f30285ec12a9694d750b9785706a83bfcbbbd2204";
 const initConfig = initConfiguration({
   shape: {
@@ -441,7 +455,7 @@ test(`join credentials: certificates uploaded, a fresh token; stdout is exactly 
   let caCert = "";
   const r = await run(t, mintJoinCredentialsScript({ node: "cp-0", forNodes: ["worker-3", "cp-3"] }), {
     seed: { nodes: { "cp-0": {} }, more: (root) => (caCert = makeCaCert(root)) },
-    stdin: initConfig,
+    stdin: `${certificateKey}\n`,
   });
   t.is(r.code, 0, r.stderr);
   const minted = read(r.root, "minted-token");
@@ -455,6 +469,9 @@ test(`join credentials: certificates uploaded, a fresh token; stdout is exactly 
     ["token", "create", "--ttl", "24h0m0s", "--description", "kubeadm-ha join: worker-3, cp-3", "--kubeconfig", nodePath(r.root, "/etc/kubernetes/admin.conf")],
   ]);
   t.is(read(r.root, "upload-certs-config-mode").trim(), "600", "the configuration kubeadm reads is root-only");
+  const [init, cluster] = read(r.root, "upload-certs-config").split("---\n");
+  t.is(init, `apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ncertificateKey: ${certificateKey}\n`, "the key from stdin");
+  t.regex(cluster, /kubernetesVersion: v1\.36\.0/, "the rest is the cluster's own ClusterConfiguration, at its current version");
   t.false(existsSync(nodePath(r.root, uploadCertsConfigPath)), "and removed when the step ends");
   for (const secret of [minted, certificateKey, dayOneToken]) {
     t.false(r.calls.some((c) => c.args.some((a) => a.includes(secret))), "no secret in any argv");
@@ -465,14 +482,14 @@ test(`join credentials: certificates uploaded, a fresh token; stdout is exactly 
   everyLineNames(t, r, "cp-0", "join-credentials");
 });
 
-test(`join credentials: a configuration without a certificateKey is refused before kubeadm runs ${STUBS}`, async (t) => {
+test(`join credentials: no certificate key on stdin is refused before kubeadm runs ${STUBS}`, async (t) => {
   const r = await run(t, mintJoinCredentialsScript({ node: "cp-0", forNodes: ["worker-3"] }), {
     seed: { nodes: { "cp-0": {} }, more: (root) => makeCaCert(root) },
-    stdin: initConfig.replace(/^certificateKey:.*\n/m, ""),
+    stdin: "not-a-key\n",
   });
   t.not(r.code, 0);
   t.deepEqual(callsOf(r, "kubeadm"), []);
-  t.regex(r.stderr, /ERROR: the configuration on stdin has no certificateKey/);
+  t.regex(r.stderr, /ERROR: no certificate key \(64 lowercase hex characters\) on stdin/);
   t.is(r.stdout, "");
 });
 

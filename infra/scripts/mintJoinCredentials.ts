@@ -40,8 +40,8 @@ export interface MintJoinCredentialsArgs {
 }
 
 /**
- * Step "join-credentials". Stdin: the kubeadm init configuration (initConfiguration(), with the certificateKey the
- * program keeps). Then:
+ * Step "join-credentials". Stdin: the certificate key the program keeps (one line); the InitConfiguration that
+ * carries it is put together on the node with the cluster's own ClusterConfiguration (kubeadm-config ConfigMap). Then:
  * - `kubeadm init phase upload-certs --upload-certs --config`: the control-plane certificates, encrypted with that
  *   key, uploaded again into the kubeadm-certs Secret, which lives 2 h from now. The key is never printed
  *   (--skip-certificate-key-print) and kubeadm's output passes redact_kubeadm before it is logged.
@@ -74,12 +74,17 @@ cleanup_secrets() {
   if [ -n "$TOKEN_ERR" ]; then rm -f "$TOKEN_ERR"; fi
 }
 trap cleanup_secrets EXIT
-write_secret_file "$CONFIG"
-[ -s "$CONFIG" ] || die "no kubeadm init configuration on stdin"
-# Without a certificateKey kubeadm would upload with a random key nobody knows: every control-plane join would fail.
-grep -Eq "^certificateKey:[[:space:]]*[\"']?[0-9a-f]{64}[\"']?[[:space:]]*\$" "$CONFIG" ||
-  die "the configuration on stdin has no certificateKey (64 lowercase hex characters)"
 [ -f "$ADMIN_CONF" ] || die "no $ADMIN_CONF: this step runs on an initialised control plane"
+# Stdin carries only the certificate key: the rest of the configuration is the cluster's own, as kubeadm keeps it
+# current across upgrades (so this step's inputs hold no Kubernetes version, and a version bump never re-runs it).
+IFS= read -r CERTIFICATE_KEY || true
+[[ $CERTIFICATE_KEY =~ ^[0-9a-f]{64}$ ]] || die "no certificate key (64 lowercase hex characters) on stdin"
+CLUSTER_CONFIGURATION=$(timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}') ||
+  die "cannot read the kubeadm-config ConfigMap through $ADMIN_CONF"
+API_VERSION=$(printf '%s\n' "$CLUSTER_CONFIGURATION" | sed -n -E 's/^apiVersion:[[:space:]]*([^[:space:]]+).*/\1/p' | head -n 1)
+[ -n "$API_VERSION" ] || die "the kubeadm-config ConfigMap holds no ClusterConfiguration apiVersion"
+# Written with builtins only: the key reaches no argv.
+printf 'apiVersion: %s\nkind: InitConfiguration\ncertificateKey: %s\n---\n%s\n' "$API_VERSION" "$CERTIFICATE_KEY" "$CLUSTER_CONFIGURATION" | write_secret_file "$CONFIG"
 [ -s "$CA_CERT" ] || die "no cluster CA at $CA_CERT"
 
 upload_certs() {
