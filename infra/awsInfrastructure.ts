@@ -66,18 +66,18 @@ export function createAwsInfrastructure(args: AwsInfrastructureArgs, parent?: pu
   const cpHosts: NodeHost[] = names.controlPlanes.map((name, i) => {
     const machine = createMachine(
       base,
-      { hostname: name, role: "control-plane", instanceType: config.controlPlane.instanceType, volumeGiB: config.controlPlane.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.controlPlane] },
+      { hostname: name, role: "control-plane", instanceType: config.controlPlane.instanceType, volumeGiB: config.controlPlane.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.controlPlane], replaceable: i > 0 },
       machineParent,
     );
-    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
+    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine, ...(i > 0 ? { replaceableId: machine.id } : {}) };
   });
   const workerHosts: NodeHost[] = names.workers.map((name, i) => {
     const machine = createMachine(
       base,
-      { hostname: name, role: "worker", instanceType: config.workers.instanceType, volumeGiB: config.workers.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.worker] },
+      { hostname: name, role: "worker", instanceType: config.workers.instanceType, volumeGiB: config.workers.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.worker], replaceable: true },
       machineParent,
     );
-    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
+    return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine, replaceableId: machine.id };
   });
 
   const etcdHosts: NodeHost[] = names.etcd.map((name, i) => {

@@ -69,6 +69,11 @@ export interface MachineArgs {
   volumeGiB: number;
   subnetId: pulumi.Input<string>;
   securityGroupIds: pulumi.Input<string>[];
+  /**
+   * The machine may be replaced (`pulumi up --replace`): the old one is deleted first, after its membership steps
+   * have retired it, so a node name never belongs to two machines. Not for cp-0 (it holds `kubeadm init`) or etcd.
+   */
+  replaceable?: boolean;
 }
 
 /**
@@ -93,6 +98,6 @@ export function createMachine(base: MachineBase, args: MachineArgs, parent: pulu
       userDataReplaceOnChange: false,
       tags: { Name: `${base.clusterName}-${args.hostname}`, "kubeadm-ha/cluster": base.clusterName, "kubeadm-ha/role": args.role },
     },
-    { parent, ignoreChanges: ["ami"] },
+    { parent, ignoreChanges: ["ami"], deleteBeforeReplace: args.replaceable ?? false },
   );
 }

@@ -32,6 +32,12 @@ export interface NodeHost {
   connection: pulumi.Output<command.types.input.remote.ConnectionArgs>;
   /** The cloud resource the steps must wait for (the instance), if any. */
   machine?: pulumi.Resource;
+  /**
+   * The machine's identity (the instance id) when it can be replaced (`pulumi up --replace`): the steps that make the
+   * machine a member (prepare, join, and the one that retires it) carry it as a trigger, so a new machine is a
+   * removal of the old member followed by a join — never two machines under one node name.
+   */
+  replaceableId?: pulumi.Output<string>;
 }
 
 /**
@@ -64,6 +70,17 @@ export interface NodeStepArgs {
   deleteScript?: pulumi.Input<string>;
   /** What of the script's streams reaches `pulumi up` output; default both. */
   logging?: "stdout" | "stderr" | "stdoutAndStderr" | "none";
+  /** Values whose change replaces the step (its delete runs first: see {@link membershipStepOptions}). */
+  triggers?: pulumi.Input<unknown>[];
+}
+
+/**
+ * Membership steps of a replaceable machine (prepare, join, retire): replaced with the machine, the old step's delete
+ * running before the new one is created. Invariant: the old member leaves (drain, Node deleted, etcd member removed)
+ * before its successor joins under the same name.
+ */
+export function membershipStep(host: NodeHost): { triggers?: pulumi.Input<unknown>[]; deleteBeforeReplace?: boolean } {
+  return host.replaceableId ? { triggers: [host.replaceableId], deleteBeforeReplace: true } : {};
 }
 
 function wrapScript(script: pulumi.Input<string>): pulumi.Input<string> {
@@ -81,6 +98,7 @@ export function nodeStep(name: string, args: NodeStepArgs, opts: pulumi.CustomRe
       ...(args.deleteScript !== undefined ? { delete: wrapScript(args.deleteScript) } : {}),
       ...(args.stdin !== undefined ? { stdin: pulumi.secret(args.stdin) } : {}),
       logging: args.logging ?? "stdoutAndStderr",
+      ...(args.triggers !== undefined ? { triggers: args.triggers } : {}),
     },
     opts,
   );

@@ -1,11 +1,10 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ControlPlane } from "./controlPlane";
-import { bootstrapIgnoreChanges } from "./steps";
 import { ClusterShape, joinConfiguration } from "./scripts/kubeadmConfig";
 import { joinWorkerScript } from "./scripts/joinNode";
 import { prepareNodeScript } from "./scripts/prepareNode";
-import { NodeHost, nodeStep } from "./steps";
+import { bootstrapIgnoreChanges, membershipStep, NodeHost, nodeStep } from "./steps";
 
 export interface WorkerPoolArgs {
   hosts: NodeHost[];
@@ -31,10 +30,11 @@ export class WorkerPool extends pulumi.ComponentResource {
 
 export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource): command.remote.Command[] {
   return args.hosts.map((host) => {
+    const member = membershipStep(host);
     const prepare = nodeStep(
       `${host.name}-prepare`,
-      { host, script: prepareNodeScript({ node: host.name, kubernetesVersion: args.kubernetesVersion }) },
-      { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges },
+      { host, script: prepareNodeScript({ node: host.name, kubernetesVersion: args.kubernetesVersion }), triggers: member.triggers },
+      { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges, deleteBeforeReplace: member.deleteBeforeReplace },
     );
     return nodeStep(
       `${host.name}-join`,
@@ -44,8 +44,9 @@ export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource):
         stdin: pulumi
           .all([args.shape, host.privateIp, args.controlPlane.joinCredentials!])
           .apply(([shape, privateIp, minted]) => joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash })),
+        triggers: member.triggers,
       },
-      { parent, dependsOn: [prepare, args.controlPlane.init, args.controlPlane.mint!], ignoreChanges: bootstrapIgnoreChanges },
+      { parent, dependsOn: [prepare, args.controlPlane.init, args.controlPlane.mint!], ignoreChanges: bootstrapIgnoreChanges, deleteBeforeReplace: member.deleteBeforeReplace },
     );
   });
 }

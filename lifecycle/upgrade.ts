@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { NodeHost, nodeStep } from "../infra/steps";
+import { membershipStep, NodeHost, nodeStep } from "../infra/steps";
 import { EtcdHealthTarget } from "./scripts/common";
 import { drainNodeScript } from "./scripts/drain";
 import { preflightChecksScript } from "./scripts/preflight";
@@ -138,12 +138,19 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
     // drains the node and deletes its Node object. It depends directly on the worker's join (so on its machine), so
     // Pulumi runs that delete before the machine is deleted.
     const joined = workerDrain ? args.joined?.get(step.node) : undefined;
+    // ...and when the worker's machine is replaced, the retire runs first (membershipStep).
+    const member = workerDrain ? membershipStep(args.workers.find((w) => w.name === step.node)!) : {};
     steps.set(
       step.id,
       nodeStep(
         step.id,
-        { host, script: scriptFor(step), logging: "stdoutAndStderr", ...(workerDrain ? { deleteScript: retireWorkerScript({ node: step.node, runsOn: step.runsOn }) } : {}) },
-        { parent, dependsOn: joined ? [...dependsOn, joined] : dependsOn },
+        {
+          host,
+          script: scriptFor(step),
+          logging: "stdoutAndStderr",
+          ...(workerDrain ? { deleteScript: retireWorkerScript({ node: step.node, runsOn: step.runsOn }), triggers: member.triggers } : {}),
+        },
+        { parent, dependsOn: joined ? [...dependsOn, joined] : dependsOn, deleteBeforeReplace: member.deleteBeforeReplace },
       ),
     );
   }

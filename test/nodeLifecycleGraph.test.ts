@@ -2,7 +2,7 @@
 import test from "ava";
 import { Evaluation } from "../infra/offline/engine";
 import { diffEvaluations } from "../infra/offline/plan";
-import { byName, evaluateDev, waitsFor } from "./support/program";
+import { byName, evaluateDev, evaluateStack, waitsFor } from "./support/program";
 
 const deployedOf = (e: Evaluation) => e.stackOutputs as Record<string, unknown>;
 const short = (urn: string) => urn.split("::").pop()!;
@@ -89,4 +89,21 @@ test("maintenance on: the node is cordoned and drained from cp-0; off: the same 
   t.true(waitsFor(on.after, step, byName(on.after, "worker-1-uncordon")), "never during an upgrade of the same run");
   const off = diffEvaluations(on.after, await evaluateDev([], deployedOf(on.after)));
   t.deepEqual(off.map((d) => [short(d.urn), d.op]), [["worker-1-maintenance", "delete"]]);
+});
+
+test("replacing a machine (pulumi up --replace) is a removal and a join: the old member retires before its successor joins", async (t) => {
+  const before = await evaluateDev();
+  for (const node of ["worker-1", "cp-2"]) {
+    const after = await evaluateStack("dev", [], deployedOf(before), [node]);
+    const diff = diffEvaluations(before, after, [node]);
+    const replaced = diff.filter((d) => d.replace).map((d) => short(d.urn)).sort();
+    const membership = node.startsWith("worker") ? [node, `${node}-drain`, `${node}-join`, `${node}-prepare`] : [node, `${node}-join`, `${node}-prepare`];
+    t.deepEqual(replaced, membership.sort(), `${node}: exactly its machine and membership steps`);
+    t.false(diff.some((d) => d.op === "delete" || d.op === "create"));
+    for (const name of membership) t.true(byName(after, name).options.deleteBeforeReplace, `${name} is deleted (retired) before its successor exists`);
+    const retire = node.startsWith("worker") ? byName(after, `${node}-drain`) : byName(after, `${node}-join`);
+    t.regex(String(retire.inputs.delete), /STEP='retire'/);
+  }
+  t.false(byName(before, "cp-0", "aws:ec2/instance:Instance").options.deleteBeforeReplace, "cp-0 holds kubeadm init: not replaceable in place");
+  t.is(byName(before, "cp-0-init").inputs.triggers, undefined);
 });

@@ -62,6 +62,8 @@ export interface EvaluateOptions {
   /** Outputs of the deployed stack, as a StackReference to this stack would see them; none for a new stack. */
   deployedOutputs?: Record<string, unknown>;
   program: () => Promise<Record<string, unknown> | void>;
+  /** Logical names of resources replaced in this evaluation (`pulumi up --replace`): they get a new id. */
+  replace?: string[];
 }
 
 /** Records each registration's request before the mock monitor answers it. */
@@ -138,7 +140,8 @@ async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
         return { id: args.inputs.name ?? args.name, state: { name: args.inputs.name, outputs: options.deployedOutputs ?? {}, secretOutputNames: [] } };
       }
       const lookup = (type: string): Record<string, any>[] => monitor.records.filter((r) => r.type === type).map((r) => r.outputs);
-      return { id: args.custom ? `${args.name}-id` : undefined, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs, lookup) } };
+      const generation = options.replace?.includes(args.name) ? "-replaced" : "";
+      return { id: args.custom ? `${args.name}-id${generation}` : undefined, state: { ...args.inputs, ...fakeOutputs(args.type, args.name, args.inputs, lookup) } };
     },
     call: (args) => fakeCall(args.token, args.inputs),
   });
@@ -151,6 +154,11 @@ async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
   const applyErrors: unknown[] = [];
   const onRejection = (reason: unknown) => applyErrors.push(reason);
   process.on("unhandledRejection", onRejection);
+  // Pulumi's runtime records a stack trace for every promise it creates, only to report leaked promises at exit;
+  // under a TypeScript loader with source maps that is most of an evaluation's time. Offline evaluations skip it
+  // (errors then carry their message without a stack); KUBEADM_HA_STACK_TRACES=1 keeps them for debugging.
+  const stackTraceLimit = Error.stackTraceLimit;
+  if (process.env.KUBEADM_HA_STACK_TRACES !== "1") Error.stackTraceLimit = 0;
   let rawOutputs: Record<string, any>;
   try {
     // The program's own error is caught inside the stack so the runtime's promises settle cleanly; it is rethrown
@@ -169,6 +177,7 @@ async function evaluateNow(options: EvaluateOptions): Promise<Evaluation> {
     // A failing program rejects several of the runtime's promises; collect them all before letting go.
     await new Promise((resolve) => setTimeout(resolve, 0));
     process.off("unhandledRejection", onRejection);
+    Error.stackTraceLimit = stackTraceLimit;
   }
   if (applyErrors.length > 0) {
     const first = applyErrors[0];

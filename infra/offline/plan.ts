@@ -93,9 +93,10 @@ function topKey(path: string): string {
 /**
  * The diff Pulumi would show going from `before` to `after`: a key in ignoreChanges is never a change; a changed key
  * in replaceOnChanges (command triggers included) replaces; any other changed input is an in-place update; a
- * resource on one side only is a create or a delete. Components carry no inputs and are left out.
+ * resource on one side only is a create or a delete; a resource named in `replaced` (`--replace`) is replaced.
+ * Components carry no inputs and are left out.
  */
-export function diffEvaluations(before: Evaluation, after: Evaluation): DiffEntry[] {
+export function diffEvaluations(before: Evaluation, after: Evaluation, replaced: string[] = []): DiffEntry[] {
   const custom = (e: Evaluation) => new Map(e.resources.filter((r) => r.custom).map((r) => [r.urn, r]));
   const a = custom(before);
   const b = custom(after);
@@ -104,6 +105,10 @@ export function diffEvaluations(before: Evaluation, after: Evaluation): DiffEntr
     const prev = a.get(urn);
     if (!prev) {
       entries.push({ urn, type: next.type, op: "create", keys: [], replace: false });
+      continue;
+    }
+    if (replaced.includes(next.name)) {
+      entries.push({ urn, type: next.type, op: "change", keys: [], replace: true });
       continue;
     }
     const ignored = new Set(next.options.ignoreChanges.map(topKey));
@@ -227,7 +232,7 @@ export function renderHuman(evaluation: Evaluation, options: RenderOptions): str
     lines.push(`Changes against the stack's own config: ${ops.create} to create, ${ops.change} to update, ${ops.replace} to replace, ${ops.delete} to delete`);
     for (const d of options.diff) {
       const name = d.urn.split("::").pop();
-      const what = d.op === "change" ? `${d.replace ? "replace" : "update"} (${d.keys.join(", ")})` : d.op;
+      const what = d.op === "change" ? `${d.replace ? "replace" : "update"}${d.keys.length > 0 ? ` (${d.keys.join(", ")})` : ""}` : d.op;
       lines.push(`  ${what.padEnd(12)} ${d.type} ${name}`);
     }
   }

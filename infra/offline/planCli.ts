@@ -10,11 +10,13 @@ import { applyOverrides, diffEvaluations, loadStackConfig, renderHuman, renderJs
 interface Args {
   stack: string;
   sets: string[];
+  /** Resource names to replace, as `pulumi up --replace` would (worker-3: a new machine for that node). */
+  replace: string[];
   json: boolean;
 }
 
 export function parseArgs(argv: string[]): Args {
-  const args: Args = { stack: "dev", sets: [], json: false };
+  const args: Args = { stack: "dev", sets: [], replace: [], json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") args.json = true;
@@ -22,14 +24,16 @@ export function parseArgs(argv: string[]): Args {
     else if (a.startsWith("--stack=")) args.stack = a.slice("--stack=".length);
     else if (a === "--set") args.sets.push(argv[++i] ?? "");
     else if (a.startsWith("--set=")) args.sets.push(a.slice("--set=".length));
-    else throw new Error(`unknown argument "${a}"; usage: npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--json]`);
+    else if (a === "--replace") args.replace.push(argv[++i] ?? "");
+    else if (a.startsWith("--replace=")) args.replace.push(a.slice("--replace=".length));
+    else throw new Error(`unknown argument "${a}"; usage: npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--replace NAME]... [--json]`);
   }
   return args;
 }
 
 /** Evaluates the program for a stack config; `deployed` stands in for the stack's previous outputs. */
-export function evaluateStack(stack: string, config: Record<string, string>, secretKeys: string[], deployed?: Record<string, unknown>): Promise<Evaluation> {
-  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs: deployed, program: runProgram });
+export function evaluateStack(stack: string, config: Record<string, string>, secretKeys: string[], deployed?: Record<string, unknown>, replace?: string[]): Promise<Evaluation> {
+  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs: deployed, program: runProgram, replace });
 }
 
 async function main(): Promise<number> {
@@ -41,7 +45,7 @@ async function main(): Promise<number> {
   let diff;
   let config = base.config;
   const notes: string[] = [];
-  if (args.sets.length > 0) {
+  if (args.sets.length > 0 || args.replace.length > 0) {
     // The stack's own config stands for what is deployed: its evaluation gives the "previous outputs".
     const before = await evaluateStack(args.stack, base.config, base.secretKeys);
     config = applyOverrides(base.config, args.sets);
@@ -53,8 +57,8 @@ async function main(): Promise<number> {
       notes.push(`etcdTopology ${deployed.etcdTopology} → ${topology}: shown as a new stack would be built; a deployed stack refuses this switch at preview.`);
       delete deployed.etcdTopology;
     }
-    evaluation = await evaluateStack(args.stack, config, base.secretKeys, deployed);
-    diff = diffEvaluations(before, evaluation);
+    evaluation = await evaluateStack(args.stack, config, base.secretKeys, deployed, args.replace);
+    diff = diffEvaluations(before, evaluation, args.replace);
   } else {
     evaluation = await evaluateStack(args.stack, base.config, base.secretKeys);
   }

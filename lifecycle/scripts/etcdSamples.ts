@@ -1,5 +1,6 @@
 // The etcd snapshot and restore builders rendered with representative arguments, for infra/scripts/catalog.ts (the
 // table shellcheck runs over): every builder, both topologies, etcd 3.4 (etcdctl only) and 3.5+ (etcdutl).
+import { leaderGuardScript, snapshotSchedulePaths, snapshotScheduleScript } from "./snapshotSchedule";
 import { etcdLifecycleDefaults, etcdToolPaths } from "./etcdCommon";
 import {
   restoreApiserverPhaseScript,
@@ -74,7 +75,7 @@ export function etcdSnapshotSampleScripts(): { name: string; script: string }[] 
   for (const { phase, on } of restorePhases) {
     if (on === "controlPlanes") {
       samples.push({
-        name: `restore ${phase}`,
+        name: `${phase}Script (restore)`,
         script: restoreApiserverPhaseScript(phase as RestoreApiserverPhase, {
           node: "cp-0",
           requestId: "restore-1",
@@ -84,8 +85,14 @@ export function etcdSnapshotSampleScripts(): { name: string; script: string }[] 
       continue;
     }
     for (const topology of ["stacked", "external"] as const) {
-      samples.push({ name: `restore ${phase} (${topology})`, script: restoreEtcdPhaseScript(phase as RestoreEtcdPhase, restore[topology]) });
+      samples.push({ name: `${phase}Script (restore, ${topology})`, script: restoreEtcdPhaseScript(phase as RestoreEtcdPhase, restore[topology]) });
     }
   }
+  const stacked = { endpoint: "https://127.0.0.1:2379", tools: { etcdctl: "/usr/local/bin/etcdctl", etcdutl: "/usr/local/bin/etcdutl" }, tls: { cacert: "/etc/kubernetes/pki/etcd/ca.crt", cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt", key: "/etc/kubernetes/pki/etcd/healthcheck-client.key" } };
+  samples.push({ name: "leaderGuardScript", script: leaderGuardScript({ node: "cp-1", ...stacked, saveScriptPath: snapshotSchedulePaths.saveScript }) });
+  samples.push({
+    name: "snapshotScheduleScript (upload)",
+    script: snapshotScheduleScript({ node: "cp-1", schedule: "*-*-* 00/6:00:00", saveScript: "#!/usr/bin/env bash\necho save\n", ...stacked, installAwsCli: true }),
+  });
   return samples;
 }

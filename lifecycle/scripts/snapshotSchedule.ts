@@ -1,7 +1,7 @@
 // Step "snapshot-schedule": a systemd timer on every etcd member that snapshots only on the current leader, so one
 // member down never stops the schedule and a healthy cluster takes one snapshot per tick. Pure builder.
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
-import { EtcdClientTls, EtcdTools, toolVars } from "./etcdCommon";
+import { EtcdClientTls, EtcdTools } from "./etcdCommon";
 
 export const snapshotSchedulePaths = {
   libDir: "/usr/local/lib/kubeadm-ha",
@@ -31,13 +31,16 @@ export interface SnapshotScheduleArgs {
  */
 export function leaderGuardScript(args: Omit<SnapshotScheduleArgs, "schedule" | "saveScript" | "installAwsCli"> & { saveScriptPath: string }): string {
   const body = String.raw`
-${toolVars(args.tools, args.tls)}
+ETCDCTL="$R"${shellQuote(args.tools.etcdctl)}
+CACERT="$R"${shellQuote(args.tls.cacert)}
+CERT="$R"${shellQuote(args.tls.cert)}
+KEY="$R"${shellQuote(args.tls.key)}
 ENDPOINT=${shellQuote(args.endpoint)}
 status=$(timeout 30 "$ETCDCTL" --endpoints="$ENDPOINT" --cacert="$CACERT" --cert="$CERT" --key="$KEY" endpoint status -w fields) \
   || die "the local member at $ENDPOINT does not answer"
 member=$(printf '%s\n' "$status" | awk -F' : ' '/^"MemberID"/ {print $2}')
 leader=$(printf '%s\n' "$status" | awk -F' : ' '/^"Leader"/ {print $2}')
-[ -n "$member" ] && [ -n "$leader" ] || die "endpoint status did not name the member and the leader"
+if [ -z "$member" ] || [ -z "$leader" ]; then die "endpoint status did not name the member and the leader"; fi
 if [ "$member" != "$leader" ]; then
   log "not the leader (member $member, leader $leader): no snapshot on this tick"
   exit 0
@@ -106,7 +109,7 @@ put_file() {
   printf '%s' "$content" | base64 -d >"$path.tmp"
   chmod "$mode" "$path.tmp"
   mv -f "$path.tmp" "$path"
-  log "wrote \${path#"$R"}"
+  log "wrote $path"
   changed=1
 }
 ${files.map(([path, content, mode]) => `put_file "$R"${shellQuote(path)} ${mode} ${shellQuote(Buffer.from(content).toString("base64"))}`).join("\n")}

@@ -13,9 +13,9 @@ export function devConfig(sets: string[] = [], stack = "dev") {
   return { config: applyOverrides(base.config, sets), secretKeys: base.secretKeys };
 }
 
-export async function evaluateStack(stack: string, sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {
+export async function evaluateStack(stack: string, sets: string[] = [], deployedOutputs?: Record<string, unknown>, replace?: string[]): Promise<Evaluation> {
   const { config, secretKeys } = devConfig(sets, stack);
-  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs, program: runProgram });
+  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs, program: runProgram, replace });
 }
 
 export function evaluateDev(sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {
