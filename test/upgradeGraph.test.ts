@@ -69,7 +69,10 @@ for (const { title, sets, shape } of shapes) {
       t.deepEqual(stepDeps, expected, `${step.id} waits for`);
       t.is(r.displayInputs.connection.host, ipOf.get(step.runsOn), `${step.id} runs on ${step.runsOn}`);
       t.is(r.inputs.logging, "stdoutAndStderr", `${step.id} streams both outputs`);
-      t.is(r.inputs.triggers, undefined, `${step.id} has no triggers`);
+      // Triggers never carry the version (a bump must update in place); a worker's drain, which retires the worker,
+      // is triggered only by that worker's machine (its replacement is a removal plus a join).
+      const machine = e.resources.find((x) => x.type === "aws:ec2/instance:Instance" && x.name === step.node);
+      t.deepEqual(r.inputs.triggers, step.action.kind === "drain" && step.node.startsWith("worker-") ? [machine!.id] : undefined, `${step.id} triggers`);
       t.deepEqual(r.options.ignoreChanges, []);
       t.regex(r.inputs.create, /1\.35\.9/, `${step.id} carries the target version`);
       t.regex(r.inputs.create, new RegExp(`^NODE='${step.action.kind === "preflight" || step.action.kind === "snapshot" ? step.runsOn : step.node}'$`, "m"), `${step.id} names its node`);
