@@ -11,7 +11,7 @@ import { initConfiguration } from "../infra/scripts/kubeadmConfig";
 import { maintenanceDrainScript, maintenanceEndScript } from "../lifecycle/scripts/maintenance";
 import { retireControlPlaneScript, retireStateDir, retireWorkerScript } from "../lifecycle/scripts/retireNode";
 import { uncordonNodeScript } from "../lifecycle/scripts/uncordon";
-import { caCertHashOf, callsOf, cleanup, makeCaCert, nodePath, runWithStubs, StubCall, StubRun, stubState, writeNodeFile } from "./support/stubs";
+import { caCertHashOf, callsOf, cleanup, makeCaCert, nodePath, runWithStubs, StubCall, StubRun, stubState } from "./support/stubs";
 import { seedCluster, upgradeStubs } from "./support/upgradeStubs";
 
 const STUBS = "(recording stubs: kubeadm, kubectl are not on this machine)";
@@ -427,7 +427,6 @@ test("retireControlPlaneScript refuses remainingEndpoints with external etcd, an
 
 // ---- join credentials ----------------------------------------------------------------------------------------------
 
-const dayOneToken = "abcdef.0123456789abcdef";
 /** The ClusterConfiguration the fake cluster's kubeadm-config ConfigMap holds. */
 const clusterConfigurationYaml = initConfiguration({
   shape: { clusterName: "kubeadm-ha", kubernetesVersion: "1.36.0", controlPlaneEndpoint: "api.example:6443", certSANs: ["api.example"], podCidr: "10.244.0.0/16", serviceCidr: "10.96.0.0/12", etcd: { kind: "stacked" } },
@@ -436,20 +435,6 @@ const clusterConfigurationYaml = initConfiguration({
   certificateKey: "0".repeat(64),
 }).split("---\n")[1];
 const certificateKey = "e6a2eb8581237ab72a4f494f30285ec12a9694d750b9785706a83bfcbbbd2204";
-const initConfig = initConfiguration({
-  shape: {
-    clusterName: "kubeadm-ha",
-    kubernetesVersion: V,
-    controlPlaneEndpoint: "api.example:6443",
-    certSANs: ["api.example"],
-    podCidr: "10.244.0.0/16",
-    serviceCidr: "10.96.0.0/12",
-    etcd: { kind: "stacked" },
-  },
-  node: { name: "cp-0", privateIp: "10.0.1.10" },
-  bootstrapToken: dayOneToken,
-  certificateKey,
-});
 
 test(`join credentials: certificates uploaded, a fresh token; stdout is exactly the two lines; no secret in argv or the log ${STUBS}`, async (t) => {
   let caCert = "";
@@ -473,7 +458,7 @@ test(`join credentials: certificates uploaded, a fresh token; stdout is exactly 
   t.is(init, `apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\ncertificateKey: ${certificateKey}\n`, "the key from stdin");
   t.regex(cluster, /kubernetesVersion: v1\.36\.0/, "the rest is the cluster's own ClusterConfiguration, at its current version");
   t.false(existsSync(nodePath(r.root, uploadCertsConfigPath)), "and removed when the step ends");
-  for (const secret of [minted, certificateKey, dayOneToken]) {
+  for (const secret of [minted, certificateKey]) {
     t.false(r.calls.some((c) => c.args.some((a) => a.includes(secret))), "no secret in any argv");
     t.false(r.stderr.includes(secret), "no secret in the log");
   }

@@ -11,11 +11,12 @@
 //
 // Keepalived needs a layer-2 network that carries VRRP (IP protocol 112) and gratuitous ARP between the control planes:
 // on-premises or a lab, not an AWS VPC (which has its NLB for this).
+import { defaults } from "../defaults";
 import { nodeScript, shellQuote } from "./common";
 import { aptGetHelper } from "./prepareNode";
 
 /** The port HAProxy serves the Kubernetes API on, on every control plane (the apiserver itself has 6443). */
-export const apiEndpointPort = 8443;
+export const apiEndpointPort = defaults.haproxyPort;
 /** Where the apiservers listen (kubeadm's default bind port). */
 export const apiserverPort = 6443;
 

@@ -210,17 +210,7 @@ else
   if [ -n "$installed" ]; then log "replacing etcd $installed with $VERSION (a running member keeps $installed until it restarts)"; fi
   work=$(mktemp -d "${"${TMPDIR:-/tmp}"}/etcd-install.XXXXXX")
   trap 'rm -rf "$work"' EXIT
-  fetch() { curl -fsSL --proto '=https' --connect-timeout 10 --max-time 300 -o "$2" "$1"; }
-  log "downloading $TARBALL_URL"
-  retry 5 10 fetch "$TARBALL_URL" "$work/$TARBALL" || die "could not download $TARBALL_URL"
-  retry 5 10 fetch "$SUMS_URL" "$work/SHA256SUMS" || die "could not download $SUMS_URL"
-  expected=$(awk -v f="$TARBALL" '$2 == f || $2 == "*" f { print $1; exit }' "$work/SHA256SUMS")
-  [[ $expected =~ ^[0-9a-f]{64}$ ]] || die "the release's SHA256SUMS lists no checksum for $TARBALL"
-  actual=$(sha256sum "$work/$TARBALL" | cut -d' ' -f1)
-  if [ "$actual" != "$expected" ]; then
-    die "checksum mismatch for $TARBALL: SHA256SUMS says $expected, the download is $actual; refusing to install"
-  fi
-  log "checksum verified ($expected)"
+  fetch_release_tarball "$TARBALL_URL" "$SUMS_URL" "$TARBALL" "$work"
   tar -xzf "$work/$TARBALL" -C "$work" --no-same-owner
   src="$work/etcd-v$VERSION-linux-amd64"
   if [ ! -f "$src/etcd" ] || [ ! -f "$src/etcdctl" ]; then

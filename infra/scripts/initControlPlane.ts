@@ -75,7 +75,7 @@ wait_until ${stepTimeouts.kubeadmInit} "the local apiserver's /readyz" apiserver
 log "apiserver ready"
 
 [ -s "$CA_CERT" ] || die "no cluster CA at $CA_CERT"
-hash=$(openssl x509 -pubkey -noout -in "$CA_CERT" | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1)
+hash=$(ca_cert_hash "$CA_CERT")
 [[ $hash =~ ^[0-9a-f]{64}$ ]] || die "could not compute the public-key hash of $CA_CERT"
 printf '${caCertHashKey}=sha256:%s\n' "$hash"
 `;

@@ -51,3 +51,22 @@ redact_kubeadm() {
     -e 's/[a-z0-9]{6}\.[a-z0-9]{16}/<redacted>/g' \
     -e 's/[0-9a-fA-F]{64}/<redacted>/g'
 }
+# fetch_release_tarball URL SUMS_URL NAME DIR: downloads the release file NAME from URL into DIR (bounded, retried)
+# and refuses it unless its sha256 is the one the release's SHA256SUMS (SUMS_URL) lists for NAME.
+fetch_release_tarball() {
+  local url=$1 sums_url=$2 name=$3 dir=$4 expected actual
+  log "downloading $url"
+  retry 5 10 curl -fsSL --proto '=https' --connect-timeout 10 --max-time 900 -o "$dir/$name" "$url" || die "could not download $url"
+  retry 5 10 curl -fsSL --proto '=https' --connect-timeout 10 --max-time 900 -o "$dir/SHA256SUMS" "$sums_url" || die "could not download $sums_url"
+  expected=$(awk -v f="$name" '$2 == f || $2 == "*" f { print $1; exit }' "$dir/SHA256SUMS")
+  [[ $expected =~ ^[0-9a-f]{64}$ ]] || die "the release's SHA256SUMS lists no checksum for $name"
+  actual=$(sha256sum "$dir/$name" | cut -d' ' -f1)
+  if [ "$actual" != "$expected" ]; then
+    die "checksum mismatch for $name: SHA256SUMS says $expected, the download is $actual; refusing to install"
+  fi
+  log "checksum verified ($expected)"
+}
+# ca_cert_hash FILE: the sha256 of a CA certificate's public key, as kubeadm's --discovery-token-ca-cert-hash wants it.
+ca_cert_hash() {
+  openssl x509 -pubkey -noout -in "$1" | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1
+}

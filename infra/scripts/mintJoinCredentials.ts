@@ -109,7 +109,7 @@ log "kubeadm token create --ttl ${joinTokenTtl} (the token is printed on stdout 
 retry 3 10 create_token || die "kubeadm token create failed (output above)"
 [[ $TOKEN =~ ^[a-z0-9]{6}\.[a-z0-9]{16}$ ]] || die "kubeadm token create printed no token of the form [a-z0-9]{6}.[a-z0-9]{16}"
 
-hash=$(openssl x509 -pubkey -noout -in "$CA_CERT" | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1)
+hash=$(ca_cert_hash "$CA_CERT")
 [[ $hash =~ ^[0-9a-f]{64}$ ]] || die "could not compute the public-key hash of $CA_CERT"
 log "join credentials for ${forNodesWords}: a bootstrap token valid ${joinTokenTtl}, control-plane certificates valid 2 h"
 printf '${joinTokenKey}=%s\n' "$TOKEN"
