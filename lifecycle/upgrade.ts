@@ -129,6 +129,7 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
   };
 
   const steps = new Map<string, command.remote.Command>();
+  const workersByName = new Map(args.workers.map((w) => [w.name, w]));
   for (const step of plan) {
     const host = hosts.get(step.runsOn);
     if (!host) throw new Error(`${name}: step ${step.id} runs on ${step.runsOn}, which is not a known host`);
@@ -139,7 +140,7 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
     // Pulumi runs that delete before the machine is deleted.
     const joined = workerDrain ? args.joined?.get(step.node) : undefined;
     // ...and when the worker's machine is replaced, the retire runs first (membershipStep).
-    const member = workerDrain ? membershipStep(args.workers.find((w) => w.name === step.node)!) : {};
+    const member = workerDrain ? membershipStep(workersByName.get(step.node)!) : {};
     steps.set(
       step.id,
       nodeStep(

@@ -251,3 +251,32 @@ test("Pulumi.yaml declares every key, and its defaults are the program's", (t) =
   t.is(pkg.exports, undefined);
   t.regex(pkg.dependencies["@pulumi/command"], /^\^1\./);
 });
+
+test("external etcd: members on their own machines, etcd ports only where they belong, kubeadm pointed at every member, init after etcd is healthy", async (t) => {
+  const e = await shape(3, 2, ["etcdTopology=external", "etcd={count: 3}"]);
+  t.deepEqual(byType(e, INSTANCE).map((r) => r.name).filter((n) => n.startsWith("etcd-")).sort(), ["etcd-0", "etcd-1", "etcd-2"]);
+  const rules = byType(e, INGRESS);
+  for (const port of [2379, 2380]) {
+    for (const r of rules.filter((x) => portsOpen(x, port))) {
+      t.is(groupOf(e, r.inputs.securityGroupId), "etcd", `${port} opens only on etcd hosts (${r.name})`);
+      t.is(r.inputs.cidrIpv4, undefined);
+      const from = groupOf(e, r.inputs.referencedSecurityGroupId);
+      t.true(port === 2380 ? from === "etcd" : from === "etcd" || from === "controlPlane", `${port} from ${from}`);
+    }
+  }
+  const init = byName(e, "cp-0-init");
+  t.true(waitsFor(e, init, byName(e, "etcd-0-etcd-healthy")), "kubeadm init waits until every member is healthy");
+  t.true(waitsFor(e, init, byName(e, "cp-0-etcd-client-certs")));
+  const ips = ["etcd-0", "etcd-1", "etcd-2"].map((n) => byName(e, n, INSTANCE).outputs.privateIp);
+  const cluster = parse(String(init.inputs.stdin).split("---\n")[1]);
+  t.deepEqual(cluster.etcd, {
+    external: {
+      endpoints: ips.map((ip) => `https://${ip}:2379`),
+      caFile: "/etc/kubernetes/pki/etcd/ca.crt",
+      certFile: "/etc/kubernetes/pki/apiserver-etcd-client.crt",
+      keyFile: "/etc/kubernetes/pki/apiserver-etcd-client.key",
+    },
+  });
+  t.is(e.stackOutputs.etcdTopology, "external");
+  t.false(byType(e, COMMAND).some((r) => /cp-\d+-join/.test(r.name) && String(r.inputs.create).includes("etcdctl")), "control-plane joins do not check a stacked member");
+});
