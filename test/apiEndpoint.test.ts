@@ -391,7 +391,7 @@ test(keepalivedTitle, (t) => {
     t.true(r.ok, `${p.node}: exit ${r.code} ${r.signal ?? ""}\n${r.output}`);
   }
   if (!keepalivedBin || !iface) {
-    t.pass();
+    t.true(plan.length > 0, "parse-checked every node's configuration");
     return;
   }
   // The check reads the file: a broken router id and an unknown keyword are reported, by line.
