@@ -52,6 +52,28 @@ delete_target_node() {
   log "node $TARGET deleted"
 }`;
 
+/**
+ * retire_drain WHY CONSEQUENCE ADVICE: cordons TARGET (unless cordoned) and drains it. Important: a failed drain
+ * fails the step and leaves the node cordoned — it is on its way out, and uncordoning would only let new pods land.
+ */
+const retireDrainBash = String.raw`
+retire_drain() {
+  local why=$1 consequence=$2 advice=$3
+  if node_cordoned; then
+    log "$TARGET is cordoned already"
+  else
+    log "cordoning $TARGET $why"
+    timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s cordon "$TARGET" 2>&1 | log_output || die "could not cordon $TARGET"
+  fi
+  if ! drain_with_retries; then
+    log "kubectl drain output:"
+    printf '%s\n' "$DRAIN_OUT" | log_output
+    die "drain of $TARGET failed (kubectl exit $DRAIN_RC after $ATTEMPTS attempt(s), each bounded by ${"$"}{DRAIN_BOUND}s): $consequence. $TARGET stays cordoned. $advice"
+  fi
+  printf '%s\n' "$DRAIN_OUT" | log_output
+  log "$TARGET drained"
+}`;
+
 export interface RetireWorkerArgs {
   /** The departing worker. */
   node: string;
@@ -82,23 +104,12 @@ RUNS_ON=${shellQuote(args.runsOn)}
 ${nodeFragment(args.node)}
 ${drainFragment(args.node, s)}
 ${deleteNodeBash}
+${retireDrainBash}
 
 if ! node_exists; then
   log "node $TARGET is already gone from the cluster: nothing to drain or delete"
 else
-  if node_cordoned; then
-    log "$TARGET is cordoned already"
-  else
-    log "cordoning $TARGET before its instance terminates (from $RUNS_ON)"
-    timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s cordon "$TARGET" 2>&1 | log_output || die "could not cordon $TARGET"
-  fi
-  if ! drain_with_retries; then
-    log "kubectl drain output:"
-    printf '%s\n' "$DRAIN_OUT" | log_output
-    die "drain of $TARGET failed (kubectl exit $DRAIN_RC after $ATTEMPTS attempt(s), each bounded by ${bx("DRAIN_BOUND")}s): its instance is not terminated with pods still on it. $TARGET stays cordoned. Fix what blocks its evictions (output above; often a PodDisruptionBudget), then run pulumi up again; to keep the node instead, restore workers.count, run pulumi up and kubectl uncordon $TARGET"
-  fi
-  printf '%s\n' "$DRAIN_OUT" | log_output
-  log "$TARGET drained"
+  retire_drain "before its instance terminates (from $RUNS_ON)" "its instance is not terminated with pods still on it" "Fix what blocks its evictions (output above; often a PodDisruptionBudget), then run pulumi up again; to keep the node instead, restore workers.count, run pulumi up and kubectl uncordon $TARGET"
   delete_target_node
 fi
 `;
@@ -401,6 +412,7 @@ KUBELET_CONF="$R"/etc/kubernetes/kubelet.conf
 ${nodeFragment(args.node)}
 ${drainFragment(args.node, s)}
 ${deleteNodeBash}
+${retireDrainBash}
 ${etcd}
 
 if [ ! -e "$ADMIN_CONF" ] && [ ! -e "$KUBELET_CONF" ]; then
@@ -417,19 +429,7 @@ else
   present=0
   if node_exists; then present=1; fi
   if [ "$present" = 1 ]; then
-    if node_cordoned; then
-      log "$TARGET is cordoned already"
-    else
-      log "cordoning $TARGET before it leaves the control plane"
-      timeout 60 kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=30s cordon "$TARGET" 2>&1 | log_output || die "could not cordon $TARGET"
-    fi
-    if ! drain_with_retries; then
-      log "kubectl drain output:"
-      printf '%s\n' "$DRAIN_OUT" | log_output
-      die "drain of $TARGET failed (kubectl exit $DRAIN_RC after $ATTEMPTS attempt(s), each bounded by ${bx("DRAIN_BOUND")}s): it keeps its etcd member and its instance is not terminated. $TARGET stays cordoned. Fix what blocks its evictions (output above), then run pulumi up again; to keep the node instead, restore controlPlane.count, run pulumi up and kubectl uncordon $TARGET"
-    fi
-    printf '%s\n' "$DRAIN_OUT" | log_output
-    log "$TARGET drained"
+    retire_drain "before it leaves the control plane" "it keeps its etcd member and its instance is not terminated" "Fix what blocks its evictions (output above), then run pulumi up again; to keep the node instead, restore controlPlane.count, run pulumi up and kubectl uncordon $TARGET"
   else
     log "node $TARGET is already gone from the cluster: nothing to drain"
   fi
