@@ -9,6 +9,9 @@ export const kubeadmV1beta4Since = "1.31.0";
 
 /** The node OS: Ubuntu 24.04 LTS from Canonical's public SSM parameter (the AMI id is always current). */
 export const ubuntuAmiParameter = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id";
+/** The apiserver's secure port on every control plane (kubeadm's default); the AWS API load balancer listens on it too. */
+export const apiserverPort = 6443;
+
 /** Canonical's Ubuntu images log in as `ubuntu`; every step uses sudo. */
 export const sshUser = "ubuntu";
 

@@ -1,7 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 
-export const apiPort = 6443;
+import { apiserverPort as apiPort } from "./defaults";
 
 export interface ApiLoadBalancerArgs {
   clusterName: string;

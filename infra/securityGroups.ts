@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { CniName, EtcdTopology } from "./config";
+import { apiserverPort } from "./defaults";
 
 /** The security groups of a cluster, one per role. */
 export type GroupName = "bastion" | "apiLoadBalancer" | "controlPlane" | "worker" | "etcd";
@@ -59,14 +60,14 @@ export function ingressRules(inputs: RuleInputs): IngressRule[] {
     rules.push({ ...r, name: r.name ?? `${r.group}-${r.protocol}-${r.fromPort}-from-${sourceName}` });
   };
   inputs.sshAllowedCidrs.forEach((cidr) => add({ group: "bastion", protocol: "tcp", fromPort: 22, toPort: 22, source: { cidr }, description: "SSH to the bastion from the operator" }));
-  inputs.apiAllowedCidrs.forEach((cidr) => add({ group: "apiLoadBalancer", protocol: "tcp", fromPort: 6443, toPort: 6443, source: { cidr }, description: "Kubernetes API from allowed ranges" }));
+  inputs.apiAllowedCidrs.forEach((cidr) => add({ group: "apiLoadBalancer", protocol: "tcp", fromPort: apiserverPort, toPort: apiserverPort, source: { cidr }, description: "Kubernetes API from allowed ranges" }));
   const nodes: GroupName[] = ["controlPlane", "worker"];
   for (const from of nodes) {
-    add({ group: "apiLoadBalancer", protocol: "tcp", fromPort: 6443, toPort: 6443, source: { group: from }, description: `Kubernetes API from ${from} nodes` });
+    add({ group: "apiLoadBalancer", protocol: "tcp", fromPort: apiserverPort, toPort: apiserverPort, source: { group: from }, description: `Kubernetes API from ${from} nodes` });
   }
-  add({ group: "controlPlane", protocol: "tcp", fromPort: 6443, toPort: 6443, source: { group: "apiLoadBalancer" }, description: "apiserver from the API load balancer (traffic and health checks)" });
+  add({ group: "controlPlane", protocol: "tcp", fromPort: apiserverPort, toPort: apiserverPort, source: { group: "apiLoadBalancer" }, description: "apiserver from the API load balancer (traffic and health checks)" });
   for (const from of nodes) {
-    add({ group: "controlPlane", protocol: "tcp", fromPort: 6443, toPort: 6443, source: { group: from }, description: `apiserver from ${from} nodes (the kubernetes Service endpoints)` });
+    add({ group: "controlPlane", protocol: "tcp", fromPort: apiserverPort, toPort: apiserverPort, source: { group: from }, description: `apiserver from ${from} nodes (the kubernetes Service endpoints)` });
   }
   if (inputs.etcdTopology === "stacked") {
     add({ group: "controlPlane", protocol: "tcp", fromPort: 2379, toPort: 2380, source: { group: "controlPlane" }, description: "etcd client and peer between control planes" });
@@ -137,7 +138,7 @@ export function createSecurityGroups(name: string, args: SecurityGroupsArgs, par
     new aws.vpc.SecurityGroupEgressRule(
       `${name}-${g}-egress`,
       g === "apiLoadBalancer"
-        ? { securityGroupId: ids[g], ipProtocol: "tcp", fromPort: 6443, toPort: 6443, referencedSecurityGroupId: ids.controlPlane, description: "to the apiservers" }
+        ? { securityGroupId: ids[g], ipProtocol: "tcp", fromPort: apiserverPort, toPort: apiserverPort, referencedSecurityGroupId: ids.controlPlane, description: "to the apiservers" }
         : { securityGroupId: ids[g], ipProtocol: "-1", cidrIpv4: "0.0.0.0/0", description: "all outbound" },
       { parent },
     );

@@ -75,8 +75,6 @@ export interface UpgradeTimeouts {
   preflightHealth: number;
   /** Reading the cluster's version (`kubectl version`), retried within this bound. */
   apiVersion: number;
-  /** `etcdctl snapshot save` of a cluster of a few GiB. */
-  snapshotSave: number;
 }
 
 export const upgradeTimeouts: UpgradeTimeouts = {
@@ -88,22 +86,7 @@ export const upgradeTimeouts: UpgradeTimeouts = {
   etcdHealth: 300,
   preflightHealth: 120,
   apiVersion: 120,
-  snapshotSave: 600,
 };
-
-/** The pre-upgrade etcd snapshot (the stand-in builder in scripts/snapshot.ts). */
-export const snapshotDefaults = {
-  /** On the node that takes it: outside etcd's data dir, so no restore or member removal ever touches it. */
-  dir: "/var/backups/kubeadm-ha/etcd",
-  /** Snapshots kept on the node: each upgrade adds one; a few let an operator roll back past a bad upgrade. */
-  keep: 5,
-} as const;
-
-/**
- * Where a stacked etcd member writes a snapshot before it is moved to `dir`: inside the etcd pod's only writable
- * host mount (/var/lib/etcd), because the etcd image has no shell or tar to stream it out.
- */
-export const stackedSnapshotStaging = "/var/lib/etcd/kubeadm-ha-snapshot";
 
 /** The control-plane components whose pods must be Running and Ready on a control plane after its upgrade. */
 export const controlPlaneComponents = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;

@@ -104,7 +104,6 @@ export function fakeOutputs(type: string, name: string, inputs: Record<string, a
 
 /** Steps whose stdout the program reads answer with a plausible value. */
 function fakeCommandStdout(name: string, inputs: Record<string, any>, lookup: OutputsLookup): string {
-  if (name.endsWith("-init")) return `KUBEADM_HA_CA_CERT_HASH=sha256:${hex("cluster-ca", 64)}\n`;
   if (name.endsWith("-join-credentials")) {
     return `KUBEADM_HA_JOIN_TOKEN=${hex(`token-id/${name}`, 6)}.${hex(`token/${name}`, 16)}\nKUBEADM_HA_CA_CERT_HASH=sha256:${hex("cluster-ca", 64)}\n`;
   }

@@ -18,7 +18,7 @@ import { aptGetHelper } from "./prepareNode";
 /** The port HAProxy serves the Kubernetes API on, on every control plane (the apiserver itself has 6443). */
 export const apiEndpointPort = defaults.haproxyPort;
 /** Where the apiservers listen (kubeadm's default bind port). */
-export const apiserverPort = 6443;
+export { apiserverPort } from "../defaults";
 
 /** Where the step writes the configs (the Debian/Ubuntu packages' own paths, read by their systemd units). */
 export const apiEndpointPaths = {

@@ -6,32 +6,10 @@ import { nodeScript, shellQuote } from "./common";
 /** Where the init step keeps the kubeadm init configuration (it carries the bootstrap token and certificate key). */
 export const initConfigPath = "/etc/kubeadm-ha/kubeadm-init.yaml";
 
-/** The one line of the init step's stdout: `KUBEADM_HA_CA_CERT_HASH=sha256:<64 hex>`. */
-export const caCertHashKey = "KUBEADM_HA_CA_CERT_HASH";
 
 /**
- * The CA public-key hash from the init step's stdout (`sha256:<64 lowercase hex>`), as kubeadm's
- * `caCertHashes` expects it. Throws when the line is absent, malformed or repeated with different values.
- */
-export function parseCaCertHash(stdout: string): string {
-  const values = stdout
-    .split(/\r?\n/)
-    .filter((line) => line.startsWith(`${caCertHashKey}=`))
-    .map((line) => line.slice(caCertHashKey.length + 1).trim());
-  if (values.length === 0) {
-    throw new Error(`the init step printed no ${caCertHashKey}=sha256:<hex> line (did kubeadm init succeed on the first control plane?)`);
-  }
-  const distinct = [...new Set(values)];
-  if (distinct.length > 1) throw new Error(`the init step printed ${distinct.length} different ${caCertHashKey} values`);
-  const value = distinct[0];
-  if (!/^sha256:[0-9a-f]{64}$/.test(value)) {
-    throw new Error(`the init step printed a malformed ${caCertHashKey} (expected sha256:<64 lowercase hex>): ${JSON.stringify(value)}`);
-  }
-  return value;
-}
-
-/**
- * Step "init". Stdin: the kubeadm init configuration (initConfiguration()). Stdout: exactly the CA hash line.
+ * Step "init". Stdin: the kubeadm init configuration (initConfiguration()). Stdout: nothing (progress goes to stderr;
+ * the join-credentials step reports the CA hash with each fresh token).
  *
  * kubeadm's own output is kept out of the pulumi log where it could leak: `--skip-token-print` and
  * `--skip-certificate-key-print`, and the whole output passes redact_kubeadm (lib.sh), which drops the join commands,
@@ -51,7 +29,7 @@ write_secret_file "$CONFIG"
 run_init=1
 if [ -e "$IN_PROGRESS" ]; then
   # Important: resetting here loses nothing. No node can have joined a cluster whose init never finished: every
-  # join takes this step's output, which only a finished init prints.
+  # join waits for the join-credentials step, which runs only after this step has succeeded.
   log "an earlier kubeadm init stopped midway: kubeadm reset, then init again"
   timeout 300 kubeadm reset -f 2>&1 | redact_kubeadm | log_output || die "kubeadm reset failed"
 elif [ -f "$ADMIN_CONF" ]; then
@@ -73,11 +51,7 @@ apiserver_ready() {
 }
 wait_until ${stepTimeouts.kubeadmInit} "the local apiserver's /readyz" apiserver_ready
 log "apiserver ready"
-
-[ -s "$CA_CERT" ] || die "no cluster CA at $CA_CERT"
-hash=$(ca_cert_hash "$CA_CERT")
-[[ $hash =~ ^[0-9a-f]{64}$ ]] || die "could not compute the public-key hash of $CA_CERT"
-printf '${caCertHashKey}=sha256:%s\n' "$hash"
+[ -s "$CA_CERT" ] || die "no cluster CA at $CA_CERT after kubeadm init"
 `;
   return nodeScript({ node: args.node, step: "init" }, body);
 }

@@ -1,7 +1,7 @@
 // kubeadm configuration as typed objects, serialised with `yaml`. Pure: no resources, no I/O.
 import * as semver from "semver";
 import { stringify } from "yaml";
-import { kubeadmV1beta4Since } from "../defaults";
+import { apiserverPort, kubeadmV1beta4Since } from "../defaults";
 
 export type EtcdEndpoints =
   | { kind: "stacked" }
@@ -110,7 +110,7 @@ export function initConfiguration(args: InitArgs): string {
       },
     ],
     certificateKey: args.certificateKey,
-    localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: 6443 },
+    localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: apiserverPort },
     nodeRegistration: nodeRegistration(apiVersion, args.node),
   };
   return [init, clusterConfiguration(args.shape), kubeletConfiguration].map((doc) => stringify(doc)).join("---\n");
@@ -144,7 +144,7 @@ export function joinConfiguration(args: JoinArgs): string {
       ? {
           controlPlane: {
             certificateKey: args.certificateKey,
-            localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: 6443 },
+            localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: apiserverPort },
           },
         }
       : {}),

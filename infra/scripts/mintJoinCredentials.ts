@@ -3,7 +3,6 @@
 // Pure: arguments in, bash out; and the parser of what the step prints.
 import { nodePaths } from "../defaults";
 import { nodeScript, shellQuote } from "./common";
-import { caCertHashKey } from "./initControlPlane";
 
 /** The step's stdout line carrying the bootstrap token (secret: the program stores the step's stdout as a secret). */
 export const joinTokenKey = "KUBEADM_HA_JOIN_TOKEN";
@@ -51,6 +50,9 @@ export interface MintJoinCredentialsArgs {
  *   public-key hash, computed as the init step does). parseJoinCredentials reads them.
  * Each run mints new credentials (that is its purpose); earlier tokens expire on their own after their TTL.
  */
+/** The second stdout line of the join-credentials step: `KUBEADM_HA_CA_CERT_HASH=sha256:<64 hex>`. */
+export const caCertHashKey = "KUBEADM_HA_CA_CERT_HASH";
+
 export function mintJoinCredentialsScript(args: MintJoinCredentialsArgs): string {
   const builder = "mintJoinCredentialsScript";
   if (!nodeNamePattern.test(args.node)) throw new Error(`${builder}: node must be a Kubernetes node name; got ${JSON.stringify(args.node)}`);

@@ -1,6 +1,6 @@
 // What the etcd snapshot and restore steps share: argument types, their validation, the defaults (each with its
 // reason) and the bash helpers the scripts inline. Pure: no resources, no I/O.
-import { stepTimeouts } from "../../infra/defaults";
+import { apiserverPort, stepTimeouts } from "../../infra/defaults";
 import { shellQuote } from "../../infra/scripts/common";
 
 export type EtcdTopology = "stacked" | "external";
@@ -37,10 +37,8 @@ export interface EtcdMemberAddress {
 export const etcdLifecycleDefaults = {
   /** snapshotToolsInstallScript puts etcdctl/etcdutl here; kubeadm puts none on the host (they live in the pod image). */
   binDir: "/usr/local/bin",
-  /** Outside etcd's data dir (a restore renames that), the same place as lifecycle/defaults.ts snapshotDefaults.dir. */
+  /** Outside etcd's data dir (a restore renames that, and a member removal resets it). */
   snapshotDir: "/var/backups/kubeadm-ha/etcd",
-  /** Local copies kept per node: enough to step back past a bad upgrade without filling the disk. */
-  keep: 5,
   /** kubeadm's (and the external etcd hosts') data directory; the restore leaves a symlink here (see restoreSnapshot.ts). */
   dataDir: "/var/lib/etcd",
   /** One directory per restore requestId: the fetched snapshot, the manifests moved aside and the phase markers. */
@@ -51,7 +49,7 @@ export const etcdLifecycleDefaults = {
   etcdEnvFile: "/etc/etcd/etcd.env",
   etcdOwner: "etcd:etcd",
   /** The apiserver's secure port on every control plane. */
-  apiserverPort: 6443,
+  apiserverPort,
   /**
    * Added to the restored revision (etcdutl --bump-revision with --mark-compacted), as the Kubernetes docs advise:
    * watchers and informers holding newer resourceVersions from before the restore then see a compaction and relist

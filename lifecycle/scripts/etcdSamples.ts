@@ -1,5 +1,6 @@
 // The etcd snapshot and restore builders rendered with representative arguments, for infra/scripts/catalog.ts (the
 // table shellcheck runs over): every builder, both topologies, etcd 3.4 (etcdctl only) and 3.5+ (etcdutl).
+import { defaults } from "../../infra/defaults";
 import { leaderGuardScript, snapshotSchedulePaths, snapshotScheduleScript } from "./snapshotSchedule";
 import { etcdLifecycleDefaults, etcdToolPaths } from "./etcdCommon";
 import {
@@ -52,7 +53,7 @@ export function etcdSnapshotSampleScripts(): { name: string; script: string }[] 
         endpoint: "https://127.0.0.1:2379",
         ...kubeadmTls,
         snapshotDir: etcdLifecycleDefaults.snapshotDir,
-        keep: etcdLifecycleDefaults.keep,
+        keep: defaults.snapshots.keep,
         reason: "pre-upgrade-v1.36.0",
         upload: { s3Uri: "s3://kubeadm-ha-backups/dev/etcd" },
       }),
