@@ -2,31 +2,15 @@
 // so does the SSH wrapper around one. The catalog (infra/scripts/catalog.ts) lists every builder.
 import test from "ava";
 import { spawn } from "node:child_process";
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sampleScripts } from "../infra/scripts/catalog";
+import { toolPath } from "./support/tools";
 import { remoteInvocation } from "../infra/scripts/common";
 
-/** test/support/tools.ts (written by test/tools/ensure-tools.sh's owner) when present, else shellcheck on PATH. */
-async function shellcheckPath(): Promise<string> {
-  const tools = join(__dirname, "support", "tools.ts");
-  if (existsSync(tools)) {
-    const m = (await import(tools)) as { toolPath?: { shellcheck?: string } };
-    const path = m.toolPath?.shellcheck;
-    if (path) {
-      try {
-        accessSync(path, constants.X_OK);
-        return path;
-      } catch {
-        /* not fetched yet: fall back to PATH */
-      }
-    }
-  }
-  return "shellcheck";
-}
-
-const shellcheck = shellcheckPath();
+/** The shellcheck that test/tools/ensure-tools.sh unpacked (never one on PATH: a fresh machine has none). */
+const shellcheck = Promise.resolve().then(() => toolPath.shellcheck());
 
 function runShellcheck(files: string[]): Promise<{ code: number; output: string }> {
   return shellcheck.then(
@@ -36,7 +20,7 @@ function runShellcheck(files: string[]): Promise<{ code: number; output: string 
         let output = "";
         child.stdout.on("data", (d) => (output += d));
         child.stderr.on("data", (d) => (output += d));
-        child.on("error", (e) => reject(new Error(`cannot run ${bin} (${e.message}): run 'bash test/tools/ensure-tools.sh' or install shellcheck`)));
+        child.on("error", (e) => reject(new Error(`cannot run ${bin} (${e.message}): run 'bash test/tools/ensure-tools.sh'`)));
         child.on("close", (code) => resolve({ code: code ?? 1, output }));
       }),
   );

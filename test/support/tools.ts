@@ -1,6 +1,6 @@
 // Absolute paths of the project-local test tools that test/tools/ensure-tools.sh puts into <project>/.tools/.
 import { accessSync, constants, existsSync, readFileSync } from "node:fs";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 export type EtcdVersion = "3.4" | "3.5";
 
@@ -50,21 +50,14 @@ function checkVersion(version: string): EtcdVersion {
   return version;
 }
 
-function onPath(name: string): string | undefined {
-  for (const d of (process.env.PATH ?? "").split(delimiter)) {
-    if (d && isExecutable(join(d, name))) return join(d, name);
-  }
-  return undefined;
-}
-
 export const toolPath = {
   shellcheck: (): string => need("bin/shellcheck", "shellcheck"),
   haproxy: (): string => need("bin/haproxy", "haproxy"),
   /** Debian's openssh-server sshd (run it by this absolute path: sshd re-executes itself). */
   sshd: (): string => need("bin/sshd", "sshd (openssh-server)"),
   keepalived: (): string => need("bin/keepalived", "keepalived"),
-  /** The system openssl, else the one ensure-tools.sh unpacked when the system has none. */
-  openssl: (): string => onPath("openssl") ?? need("bin/openssl", "openssl"),
+  /** Debian's openssl, unpacked like the others (never whatever openssl is on PATH). */
+  openssl: (): string => need("bin/openssl", "openssl"),
   etcd: (version: EtcdVersion): string => need(`etcd-${checkVersion(version)}/bin/etcd`, `etcd ${version}`),
   etcdctl: (version: EtcdVersion): string => need(`etcd-${checkVersion(version)}/bin/etcdctl`, `etcdctl ${version}`),
   etcdutl: (version: "3.5" = "3.5"): string => {

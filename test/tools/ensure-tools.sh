@@ -2,14 +2,16 @@
 # Makes the project-local test tools available under <project>/.tools/:
 #   .tools/bin/shellcheck             Debian bookworm shellcheck
 #   .tools/bin/haproxy                Debian bookworm haproxy (for `haproxy -c -f`)
-#   .tools/bin/openssl                only when the system has no openssl
+#   .tools/bin/openssl                Debian bookworm openssl (tests never use whatever openssl is on PATH)
 #   .tools/etcd-3.4/bin/{etcd,etcdctl}          Debian bookworm etcd-server/etcd-client 3.4
 #   .tools/etcd-3.5/bin/{etcd,etcdctl,etcdutl}  Debian trixie etcd-server/etcd-client 3.5
 #   .tools/bin/sshd                   Debian bookworm openssh-server (the real SSH test: bastion + node on loopback)
 #   .tools/bin/keepalived             Debian bookworm keepalived (for `keepalived --config-test`)
-# Packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`; nothing is installed system-wide
-# unless an unpacked binary cannot run (then apt-get install is tried, as root). Idempotent: when everything is
-# present, a run touches no network and returns at once.
+# Packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`; nothing is ever installed
+# system-wide (a test tool installed by hand makes a machine green that a fresh one is not): an unpacked binary that
+# cannot run is an error. Tests resolve every tool through test/support/tools.ts, which only returns paths under
+# .tools/ (test/testTools.test.ts asserts it). Idempotent: when everything is present, a run touches no network and
+# returns at once.
 #
 # Usage: bash test/tools/ensure-tools.sh [--force]
 #   --force            fetch everything again
@@ -33,10 +35,7 @@ err() { printf 'ensure-tools: %s\n' "$*" >&2; }
 tool_present() {
   local f files=()
   case $1 in
-    openssl)
-      command -v openssl >/dev/null 2>&1 || [[ -x $TOOLS/bin/openssl ]]
-      return ;;
-    shellcheck | haproxy) files=("$TOOLS/bin/$1") ;;
+    openssl | shellcheck | haproxy) files=("$TOOLS/bin/$1") ;;
     sshd | keepalived) files=("$TOOLS/bin/$1") ;;
     etcd-3.4) files=("$TOOLS/etcd-3.4/bin/etcd" "$TOOLS/etcd-3.4/bin/etcdctl") ;;
     etcd-3.5) files=("$TOOLS/etcd-3.5/bin/etcd" "$TOOLS/etcd-3.5/bin/etcdctl" "$TOOLS/etcd-3.5/bin/etcdutl") ;;
@@ -174,23 +173,12 @@ EOF
   chmod +x "$TOOLS/bin/$name"
 }
 
-# Last resort for bookworm tools: install the package system-wide and link to it.
-install_system() {
-  local name=$1 pkg=$2 sysbin=$3 log=$4
-  [[ $EUID -eq 0 ]] || return 1
-  apt-get "${APT_COMMON[@]}" install --no-install-recommends "$pkg" >>"$log" 2>&1 \
-    || { apt-get "${APT_COMMON[@]}" update >>"$log" 2>&1 && apt-get "${APT_COMMON[@]}" install --no-install-recommends "$pkg" >>"$log" 2>&1; }
-  mkdir -p "$TOOLS/bin"
-  ln -sfn "$sysbin" "$TOOLS/bin/$name"
-  "$TOOLS/bin/$name" "${@:5}" >/dev/null 2>&1
-}
-
 # ---------------------------------------------------------------------------------------------------------------
 # Per-tool fetchers
 # ---------------------------------------------------------------------------------------------------------------
-# fetch_simple NAME PKG RELBIN SYSBIN VERSION-ARGS...
+# fetch_simple NAME PKG RELBIN VERSION-ARGS...
 fetch_simple() {
-  local name=$1 pkg=$2 relbin=$3 sysbin=$4; shift 4
+  local name=$1 pkg=$2 relbin=$3; shift 3
   local work; work=$(mktemp -d "$TOOLS/.work.$name.XXXXXX")
   # shellcheck disable=SC2064
   trap "rm -rf '$work'" EXIT
@@ -205,23 +193,18 @@ fetch_simple() {
       say "$name: $pkg $FETCHED_VERSION ($CODENAME${FETCHED_LIBS:+, with unpacked $FETCHED_LIBS}) -> .tools/bin/$name"
       return 0
     fi
-    err "$name: the unpacked binary does not run; trying apt-get install $pkg"
-  fi
-  if install_system "$name" "$pkg" "$sysbin" "$work/apt.log" "$@"; then
-    echo "$pkg system" >"$STAMPS/$name"
-    say "$name: installed $pkg with apt-get (system-wide) -> .tools/bin/$name -> $sysbin"
-    return 0
+    err "$name: the unpacked $pkg does not run here"
   fi
   tail -n 8 "$work/apt.log" >&2 || true
   return 1
 }
 
-# fetch_with_libs NAME PKG RELBIN SYSBIN VERSION-ARGS...: fetch_simple for packages with many library dependencies
+# fetch_with_libs NAME PKG RELBIN VERSION-ARGS...: fetch_simple for packages with many library dependencies
 # (keepalived pulls in seven). The library closure that this machine lacks comes from one `apt-get -s install`
 # (a simulation: no network, nothing installed) and is downloaded in one `apt-get download`: one network round trip
 # instead of one per library (~5 s each here).
 fetch_with_libs() {
-  local name=$1 pkg=$2 relbin=$3 sysbin=$4; shift 4
+  local name=$1 pkg=$2 relbin=$3; shift 3
   local work; work=$(mktemp -d "$TOOLS/.work.$name.XXXXXX")
   # shellcheck disable=SC2064
   trap "rm -rf '$work'" EXIT
@@ -248,20 +231,14 @@ fetch_with_libs() {
       say "$name: $pkg $FETCHED_VERSION ($CODENAME${FETCHED_LIBS:+, with unpacked $FETCHED_LIBS}) -> .tools/bin/$name"
       return 0
     fi
-    err "$name: the unpacked binary does not run; trying apt-get install $pkg"
-  fi
-  if install_system "$name" "$pkg" "$sysbin" "$log" "$@"; then
-    echo "$pkg system" >"$STAMPS/$name"
-    say "$name: installed $pkg with apt-get (system-wide) -> .tools/bin/$name -> $sysbin"
-    return 0
+    err "$name: the unpacked $pkg does not run here"
   fi
   tail -n 8 "$log" >&2 || true
   return 1
 }
 
 fetch_openssl() {
-  command -v openssl >/dev/null 2>&1 && return 0
-  fetch_simple openssl openssl usr/bin/openssl /usr/bin/openssl version
+  fetch_simple openssl openssl usr/bin/openssl version
 }
 
 # fetch_etcd VERSION SUITE: etcd-server + etcd-client from SUITE unpacked into .tools/etcd-VERSION.
@@ -357,12 +334,12 @@ fetch_one() {
   mkdir -p "$TOOLS" "$STAMPS"
   case $1 in
     openssl) fetch_openssl ;;
-    shellcheck) fetch_simple shellcheck shellcheck usr/bin/shellcheck /usr/bin/shellcheck --version ;;
-    haproxy) fetch_simple haproxy haproxy usr/sbin/haproxy /usr/sbin/haproxy -v ;;
+    shellcheck) fetch_simple shellcheck shellcheck usr/bin/shellcheck --version ;;
+    haproxy) fetch_simple haproxy haproxy usr/sbin/haproxy -v ;;
     etcd-3.4) fetch_etcd 3.4 "$CODENAME" ;;
     etcd-3.5) fetch_etcd 3.5 "$NEWER" ;;
-    sshd) fetch_with_libs sshd openssh-server usr/sbin/sshd /usr/sbin/sshd -V ;;
-    keepalived) fetch_with_libs keepalived keepalived usr/sbin/keepalived /usr/sbin/keepalived --version ;;
+    sshd) fetch_with_libs sshd openssh-server usr/sbin/sshd -V ;;
+    keepalived) fetch_with_libs keepalived keepalived usr/sbin/keepalived --version ;;
     *) err "unknown tool $1"; return 2 ;;
   esac
 }
@@ -372,14 +349,13 @@ manual_help() {
   mirror=$(detect_mirror 2>/dev/null || true)
   mirror=${mirror:-http://deb.debian.org/debian}
   err "could not provide: $*"
-  err "Install by hand (as root), then run 'bash test/tools/ensure-tools.sh' again:"
+  err "Fetch the packages by hand, then run ensure-tools.sh again:"
   for t in "$@"; do
     case $t in
-      openssl) err "  apt-get update && apt-get install -y openssl" ;;
-      shellcheck) err "  apt-get update && apt-get install -y shellcheck   # then: ln -sfn /usr/bin/shellcheck $TOOLS/bin/shellcheck && echo manual > $STAMPS/shellcheck" ;;
-      haproxy) err "  apt-get update && apt-get install -y haproxy      # then: ln -sfn /usr/sbin/haproxy $TOOLS/bin/haproxy && echo manual > $STAMPS/haproxy" ;;
-      sshd) err "  apt-get update && apt-get install -y openssh-server   # then: ln -sfn /usr/sbin/sshd $TOOLS/bin/sshd && echo manual > $STAMPS/sshd" ;;
-      keepalived) err "  apt-get update && apt-get install -y keepalived   # then: ln -sfn /usr/sbin/keepalived $TOOLS/bin/keepalived && echo manual > $STAMPS/keepalived" ;;
+      openssl | shellcheck | haproxy | sshd | keepalived)
+        local pkg=$t; [[ $t == sshd ]] && pkg=openssh-server
+        err "  $t: mkdir -p /tmp/debs && cd /tmp/debs && apt-get update && apt-get download $pkg  (and the lib* packages it needs)"
+        err "    then: TOOLS_DEB_DIR=/tmp/debs bash test/tools/ensure-tools.sh   (nothing is installed system-wide)" ;;
       etcd-3.4)
         err "  etcd 3.4 (Debian $CODENAME): mkdir -p /tmp/debs && cd /tmp/debs && apt-get update && apt-get download etcd-server etcd-client"
         err "    then: TOOLS_DEB_DIR=/tmp/debs bash test/tools/ensure-tools.sh" ;;
@@ -402,7 +378,7 @@ main() {
     *) err "usage: bash test/tools/ensure-tools.sh [--force]"; return 2 ;;
   esac
   for t in "${ALL_TOOLS[@]}"; do
-    if [[ $force -eq 1 && $t != openssl ]] || ! tool_present "$t"; then missing+=("$t"); fi
+    if [[ $force -eq 1 ]] || ! tool_present "$t"; then missing+=("$t"); fi
   done
   ((${#missing[@]})) || return 0
   mkdir -p "$TOOLS" "$STAMPS"
