@@ -1,10 +1,14 @@
 // `npm run plan`: the offline plan command, its JSON document, and the diff it computes like Pulumi would.
 import test from "ava";
 import { execFile } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
+import { parse } from "yaml";
 import { Evaluation, Registration } from "../infra/offline/engine";
-import { applyOverrides, diffEvaluations } from "../infra/offline/plan";
-import { evaluateDev, projectDir } from "./support/program";
+import { applyOverrides, declaredSecretKeys, diffEvaluations, loadStackConfig, maskSecretValues, renderJson } from "../infra/offline/plan";
+import { byName, evaluateDev, projectDir } from "./support/program";
 
 const run = promisify(execFile);
 const plan = (args: string[]) => run("npx", ["tsx", "infra/offline/planCli.ts", ...args], { cwd: projectDir, maxBuffer: 64 * 1024 * 1024 });
@@ -38,6 +42,107 @@ test("--json with --set: resources with dependencies, options and masked secrets
   const created = doc.diff.filter((d: any) => d.op === "create").map((d: any) => d.urn.split("::").pop()).sort();
   t.deepEqual(created, ["worker-2", "worker-2-drain", "worker-2-join", "worker-2-prepare", "worker-2-uncordon", "worker-2-upgrade"]);
   t.false(doc.diff.some((d: any) => d.op === "delete" || d.replace));
+});
+
+/** The secrets each node's kubeadm configuration carries in a dev evaluation, read from the steps' stdin. */
+async function kubeadmSecrets() {
+  const e = await evaluateDev();
+  const init: string = byName(e, "cp-0-init").inputs.stdin;
+  const joinStdin: string = byName(e, "worker-0-join").inputs.stdin;
+  return {
+    initToken: /\n {2}- token: (\S+)\n/.exec(init)![1],
+    certificateKey: /\ncertificateKey: (\S+)\n/.exec(init)![1],
+    joinToken: /\n {4}token: (\S+)\n/.exec(joinStdin)![1],
+  };
+}
+
+// Set together: with ssh.publicKey the program logs in with sshPrivateKey (Pulumi.yaml declares it secret: true).
+const userKey = "kubeadm-ha-test-private-key-7c1e9b";
+const ownKeySets = ["--set", "ssh.publicKey=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanTestKey test", "--set", `sshPrivateKey=${userKey}`];
+
+test("--show-secrets prints each node's kubeadm configuration, bootstrap token and certificate key, in text and with --json and --set", async (t) => {
+  const { initToken, certificateKey, joinToken } = await kubeadmSecrets();
+  t.regex(initToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  t.regex(joinToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+  t.regex(certificateKey, /^[0-9a-f]{64}$/);
+
+  const { stdout: text } = await plan(["--show-secrets"]);
+  const initBlock = /\n {2}cp-0-init stdin:\n((?: {6}.*\n|\n)+)/.exec(text)?.[1] ?? "";
+  t.regex(initBlock, /^ {6}apiVersion: kubeadm\.k8s\.io\/v1beta4\n {6}kind: InitConfiguration\n/);
+  t.true(initBlock.includes(`      - token: ${initToken}\n`));
+  t.true(initBlock.includes(`      certificateKey: ${certificateKey}\n`));
+  const joinBlock = /\n {2}cp-1-join stdin:\n((?: {6}.*\n|\n)+)/.exec(text)?.[1] ?? "";
+  t.regex(joinBlock, /^ {6}apiVersion: kubeadm\.k8s\.io\/v1beta4\n {6}kind: JoinConfiguration\n/);
+  t.true(joinBlock.includes(`        token: ${joinToken}\n`));
+  t.true(joinBlock.includes(`    certificateKey: ${certificateKey}\n`));
+  t.false(text.includes("print as [secret]"));
+
+  const { stdout } = await plan(["--json", "--show-secrets", "--set", "workers.count=3", ...ownKeySets]);
+  const doc = JSON.parse(stdout);
+  const joinStep = doc.resources.find((r: any) => r.name === "worker-2-join");
+  t.regex(joinStep.inputs.stdin, /^apiVersion: kubeadm\.k8s\.io\/v1beta4\nkind: JoinConfiguration\n/);
+  t.true(joinStep.inputs.stdin.includes(`    token: ${joinToken}\n`));
+  t.true(joinStep.inputs.stdin.includes("  name: worker-2\n"));
+  t.is(joinStep.inputs.connection.privateKey, userKey);
+  t.is(doc.config["kubeadm-ha:sshPrivateKey"], userKey);
+  t.is(doc.resources.find((r: any) => r.name === "certificate-key").outputs.hex, certificateKey);
+  t.true(doc.diff.some((d: any) => d.op === "create" && d.urn.endsWith("::worker-2-join")));
+});
+
+test("without --show-secrets no token, certificate key or --set sshPrivateKey appears in text or --json; [secret] does", async (t) => {
+  const { initToken, certificateKey, joinToken } = await kubeadmSecrets();
+  const secrets = [initToken, initToken.split(".")[1], joinToken, joinToken.split(".")[1], certificateKey, userKey];
+  const [{ stdout: text }, { stdout: json }] = await Promise.all([plan(ownKeySets), plan(["--json", ...ownKeySets])]);
+  for (const secret of secrets) {
+    t.false(text.includes(secret), `text shows ${secret}`);
+    t.false(json.includes(secret), `--json shows ${secret}`);
+  }
+  t.regex(text, /\nSecret inputs print as \[secret\] \(connection, kubeconfig, stdin of \d+ resources\); --show-secrets prints them\.\n/);
+  const doc = JSON.parse(json);
+  t.is(doc.config["kubeadm-ha:sshPrivateKey"], "[secret]");
+  for (const name of ["cp-0-init", "cp-1-join", "worker-0-join"]) {
+    const step = doc.resources.find((r: any) => r.name === name);
+    t.is(step.inputs.stdin, "[secret]");
+    t.is(step.inputs.connection.privateKey, "[secret]");
+  }
+  t.is(doc.resources.find((r: any) => r.name === "certificate-key").outputs.hex, "[secret]");
+});
+
+test("every key Pulumi.yaml declares secret: true is masked, also when the stack file holds it in plain text", (t) => {
+  const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8"));
+  const declared = Object.entries<any>(project.config).filter(([, d]) => d.secret === true).map(([k]) => `kubeadm-ha:${k}`);
+  t.true(declared.includes("kubeadm-ha:sshPrivateKey"));
+  t.deepEqual(declaredSecretKeys(project), declared);
+  const dir = mkdtempSync(join(tmpdir(), "plan-secrets-"));
+  try {
+    copyFileSync(join(projectDir, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+    const plain = Object.fromEntries(declared.map((k, i) => [k, `plain-text-secret-${i}-5d2a`]));
+    writeFileSync(join(dir, "Pulumi.s.yaml"), JSON.stringify({ config: { "aws:region": "eu-west-1", ...plain } }));
+    const { config, secretKeys } = loadStackConfig(dir, "s");
+    t.deepEqual(declared.filter((k) => !secretKeys.includes(k)), []);
+    const doc: any = renderJson(evaluation([]), config, secretKeys);
+    for (const k of declared) t.is(doc.config[k], "[secret]");
+    t.is(doc.config["aws:region"], "eu-west-1");
+    t.is((renderJson(evaluation([]), config, secretKeys, undefined, true) as any).config[declared[0]], plain[declared[0]]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("secret values are filtered from printed text as the Pulumi CLI does: JSON-escaped too, not when shorter than 3 or true/false", (t) => {
+  t.is(maskSecretValues("key=abc123 again abc123", ["abc123"]), "key=[secret] again [secret]");
+  t.is(maskSecretValues('{"k":"line1\\nline2"}', ["line1\nline2"]), '{"k":"[secret]"}');
+  t.is(maskSecretValues("ab true false", ["ab", "true", "False"]), "ab true false");
+  t.is(maskSecretValues("token abcdef.0123", ["abcdef", "abcdef.0123"]), "token [secret]");
+  t.is(maskSecretValues("unchanged", []), "unchanged");
+});
+
+test("the usage lists every flag, --show-secrets included", async (t) => {
+  const { stdout } = await plan(["--help"]);
+  for (const flag of ["--stack NAME", "--set KEY=VALUE", "--replace NAME", "--json", "--show-secrets"]) t.true(stdout.includes(`  ${flag} `), flag);
+  const err: any = await t.throwsAsync(plan(["--show-secret"]));
+  t.is(err.code, 1);
+  t.regex(err.stderr, /unknown argument "--show-secret"; usage: npm run plan -- .*\[--show-secrets\]/);
 });
 
 test("invalid config: exit code 1 and the problems one per line", async (t) => {

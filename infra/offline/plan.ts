@@ -4,35 +4,75 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { projectName } from "../config";
-import { Evaluation, Registration } from "./engine";
+import { Evaluation, Registration, secretMarker } from "./engine";
 
 export interface StackConfig {
   /** `namespace:key` to the value Pulumi passes (strings; objects and arrays as JSON). */
   config: Record<string, string>;
+  /** Keys whose values are secret: the stack file's secure values and every key Pulumi.yaml declares secret. */
   secretKeys: string[];
 }
 
-/** Reads Pulumi.yaml defaults and Pulumi.<stack>.yaml. Secure values cannot be decrypted offline: "[secret]". */
+/**
+ * Reads Pulumi.yaml defaults and Pulumi.<stack>.yaml. Secure values cannot be decrypted offline: "[secret]".
+ * A key Pulumi.yaml declares `secret: true` is secret whatever sets it (stack file, `--set`).
+ */
 export function loadStackConfig(projectDir: string, stack: string): StackConfig {
   const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8")) ?? {};
   const stackFile = join(projectDir, `Pulumi.${stack}.yaml`);
   if (!existsSync(stackFile)) throw new Error(`no stack file ${stackFile}`);
   const stackDoc = parse(readFileSync(stackFile, "utf8")) ?? {};
   const values: Record<string, unknown> = {};
-  const secretKeys: string[] = [];
+  const secretKeys = new Set(declaredSecretKeys(project));
   for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
     if (decl && typeof decl === "object" && "default" in decl) values[`${projectName}:${key}`] = decl.default;
   }
   for (const [key, value] of Object.entries<any>(stackDoc.config ?? {})) {
     const fullKey = key.includes(":") ? key : `${projectName}:${key}`;
     if (value && typeof value === "object" && "secure" in value) {
-      values[fullKey] = "[secret]";
-      secretKeys.push(fullKey);
+      values[fullKey] = secretMarker;
+      secretKeys.add(fullKey);
     } else {
       values[fullKey] = value;
     }
   }
-  return { config: toPulumiStrings(values), secretKeys };
+  return { config: toPulumiStrings(values), secretKeys: [...secretKeys] };
+}
+
+/** The `namespace:key` of every config key a parsed Pulumi.yaml declares `secret: true`. */
+export function declaredSecretKeys(project: { config?: Record<string, unknown> }): string[] {
+  return Object.entries<any>(project.config ?? {})
+    .filter(([, decl]) => decl !== null && typeof decl === "object" && decl.secret === true)
+    .map(([key]) => (key.includes(":") ? key : `${projectName}:${key}`));
+}
+
+/**
+ * Replaces every occurrence of a secret value in `text` by "[secret]", as the Pulumi CLI filters secret config
+ * values out of what it prints: values shorter than 3 characters and true/false are left alone (they would mask
+ * unrelated text), and each value's JSON-escaped form is caught too. Longer values go first, so a value that
+ * contains another is masked whole.
+ */
+export function maskSecretValues(text: string, secrets: string[]): string {
+  const patterns = new Set<string>();
+  for (const secret of secrets) {
+    if (secret.length < 3 || /^(true|false)$/i.test(secret) || secret === secretMarker) continue;
+    patterns.add(secret);
+    patterns.add(JSON.stringify(secret).slice(1, -1));
+  }
+  return [...patterns].sort((a, b) => b.length - a.length).reduce((out, p) => out.split(p).join(secretMarker), text);
+}
+
+/** Every string inside a JSON-like value passed through `f` (object keys are names, left as they are). */
+export function mapStrings(value: unknown, f: (s: string) => string): unknown {
+  if (typeof value === "string") return f(value);
+  if (Array.isArray(value)) return value.map((x) => mapStrings(x, f));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, x]) => [k, mapStrings(x, f)]));
+  return value;
+}
+
+/** The values of the secret config keys that are set: what `maskSecretValues` hides. */
+export function secretConfigValues(configs: Record<string, string>[], secretKeys: string[]): string[] {
+  return [...new Set(configs.flatMap((c) => secretKeys.filter((k) => c[k] !== undefined).map((k) => c[k])))];
 }
 
 export function toPulumiStrings(values: Record<string, unknown>): Record<string, string> {
@@ -197,6 +237,8 @@ export interface RenderOptions {
   stack: string;
   seconds: number;
   diff?: DiffEntry[];
+  /** Also print every secret input in plain text (`--show-secrets`). Default false. */
+  showSecrets?: boolean;
 }
 
 export function renderHuman(evaluation: Evaluation, options: RenderOptions): string {
@@ -236,14 +278,52 @@ export function renderHuman(evaluation: Evaluation, options: RenderOptions): str
       lines.push(`  ${what.padEnd(12)} ${d.type} ${name}`);
     }
   }
+  const secretHolders = custom.filter((r) => r.secretInputs.length > 0);
+  if (options.showSecrets) {
+    lines.push("");
+    lines.push("Secret inputs (--show-secrets), steps in the order above:");
+    lines.push(...renderSecretInputs(evaluation, steps, stages));
+  } else if (secretHolders.length > 0) {
+    const keys = [...new Set(secretHolders.flatMap((r) => r.secretInputs))].sort();
+    lines.push("");
+    lines.push(`Secret inputs print as ${secretMarker} (${keys.join(", ")} of ${secretHolders.length} resources); --show-secrets prints them.`);
+  }
   return lines.join("\n");
 }
 
-/** The --json document: one entry per registration, secrets as "[secret]". */
-export function renderJson(evaluation: Evaluation, stackConfig: Record<string, string>, secretKeys: string[], diff?: DiffEntry[]): unknown {
+/**
+ * Each secret input in plain text: what `pulumi preview --show-secrets` would reveal, such as the kubeadm
+ * configuration a step reads on stdin. Steps come node by node in stage order, then the other resources.
+ */
+function renderSecretInputs(evaluation: Evaluation, steps: Step[], stages: Map<string, number>): string[] {
+  const nodes = [...new Set(steps.map((s) => s.node))];
+  const stepOrder = nodes.flatMap((node) => steps.filter((s) => s.node === node).sort((x, y) => stages.get(x.urn)! - stages.get(y.urn)!)).map((s) => s.urn);
+  const byUrn = new Map(evaluation.resources.map((r) => [r.urn, r]));
+  const isStep = new Set(stepOrder);
+  const rest = evaluation.resources.filter((r) => r.custom && !isStep.has(r.urn));
+  const lines: string[] = [];
+  for (const r of [...stepOrder.map((u) => byUrn.get(u)!), ...rest]) {
+    for (const key of r.secretInputs) {
+      const value = r.inputs[key];
+      if (typeof value === "string" && value.includes("\n")) {
+        lines.push(`  ${r.name} ${key}:`);
+        lines.push(...value.replace(/\n$/, "").split("\n").map((l) => (l === "" ? "" : `      ${l}`)));
+      } else {
+        lines.push(`  ${r.name} ${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
+      }
+    }
+  }
+  return lines;
+}
+
+/**
+ * The --json document: one entry per registration, secrets as "[secret]" unless `showSecrets` (then the engine's
+ * values, as `pulumi preview --json --show-secrets`; stack-file secrets stay "[secret]": they cannot be decrypted).
+ */
+export function renderJson(evaluation: Evaluation, stackConfig: Record<string, string>, secretKeys: string[], diff?: DiffEntry[], showSecrets = false): unknown {
   return {
     stack: evaluation.stack,
-    config: Object.fromEntries(Object.entries(stackConfig).map(([k, v]) => [k, secretKeys.includes(k) ? "[secret]" : v])),
+    config: Object.fromEntries(Object.entries(stackConfig).map(([k, v]) => [k, !showSecrets && secretKeys.includes(k) ? secretMarker : v])),
     resources: evaluation.resources.map((r) => ({
       urn: r.urn,
       id: r.id,
@@ -252,8 +332,8 @@ export function renderJson(evaluation: Evaluation, stackConfig: Record<string, s
       parent: r.parent,
       dependencies: r.dependencies,
       options: r.options,
-      inputs: r.displayInputs,
-      outputs: maskOutputs(r),
+      inputs: showSecrets ? r.inputs : r.displayInputs,
+      outputs: showSecrets ? r.outputs : maskOutputs(r),
     })),
     ...(diff ? { diff } : {}),
   };
@@ -262,5 +342,5 @@ export function renderJson(evaluation: Evaluation, stackConfig: Record<string, s
 /** Outputs that are secret in Pulumi (inputs that were secret, additionalSecretOutputs) print as "[secret]". */
 function maskOutputs(r: Registration): Record<string, unknown> {
   const secret = new Set([...r.secretInputs, ...r.options.additionalSecretOutputs]);
-  return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, secret.has(k) ? "[secret]" : v]));
+  return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, secret.has(k) ? secretMarker : v]));
 }

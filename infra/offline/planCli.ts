@@ -1,11 +1,24 @@
-// `npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--json]`: the program evaluated offline, no cloud, no CLI.
+// `npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--replace NAME]... [--json] [--show-secrets]`: the program
+// evaluated offline, no cloud, no CLI.
 import { performance } from "node:perf_hooks";
 import { join } from "node:path";
+import { format } from "node:util";
 import { projectName } from "../config";
 import { runProgram } from "../program";
 import { ConfigError } from "../validate";
 import { Evaluation, evaluate } from "./engine";
-import { applyOverrides, diffEvaluations, loadStackConfig, renderHuman, renderJson } from "./plan";
+import { applyOverrides, diffEvaluations, loadStackConfig, mapStrings, maskSecretValues, renderHuman, renderJson, secretConfigValues } from "./plan";
+
+export const usage = [
+  "usage: npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--replace NAME]... [--json] [--show-secrets]",
+  "  --stack NAME      the stack file Pulumi.NAME.yaml (default dev)",
+  "  --set KEY=VALUE   override a config value (dotted paths reach inside objects; VALUE is YAML); shows the diff",
+  "  --replace NAME    replace a resource, as pulumi up --replace would; shows the diff",
+  "  --json            one JSON document: config, resources (inputs, outputs, options, dependencies), diff",
+  "  --show-secrets    print secret values (kubeadm init/join configuration, tokens, keys) in plain text,",
+  "                    as pulumi preview --show-secrets; without it every secret prints as [secret]",
+  "  --help            this text",
+].join("\n");
 
 interface Args {
   stack: string;
@@ -13,20 +26,25 @@ interface Args {
   /** Resource names to replace, as `pulumi up --replace` would (worker-3: a new machine for that node). */
   replace: string[];
   json: boolean;
+  /** Secrets in plain text, as `pulumi preview --show-secrets`. Default false: every secret prints as "[secret]". */
+  showSecrets: boolean;
+  help: boolean;
 }
 
 export function parseArgs(argv: string[]): Args {
-  const args: Args = { stack: "dev", sets: [], replace: [], json: false };
+  const args: Args = { stack: "dev", sets: [], replace: [], json: false, showSecrets: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") args.json = true;
+    else if (a === "--show-secrets") args.showSecrets = true;
+    else if (a === "--help" || a === "-h") args.help = true;
     else if (a === "--stack") args.stack = argv[++i] ?? "";
     else if (a.startsWith("--stack=")) args.stack = a.slice("--stack=".length);
     else if (a === "--set") args.sets.push(argv[++i] ?? "");
     else if (a.startsWith("--set=")) args.sets.push(a.slice("--set=".length));
     else if (a === "--replace") args.replace.push(argv[++i] ?? "");
     else if (a.startsWith("--replace=")) args.replace.push(a.slice("--replace=".length));
-    else throw new Error(`unknown argument "${a}"; usage: npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--replace NAME]... [--json]`);
+    else throw new Error(`unknown argument "${a}"; ${usage}`);
   }
   return args;
 }
@@ -36,19 +54,43 @@ export function evaluateStack(stack: string, config: Record<string, string>, sec
   return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs: deployed, program: runProgram, replace });
 }
 
+/**
+ * Important: without --show-secrets nothing written to stdout or stderr holds the value of a secret config key.
+ * Besides the engine's masking of secret inputs and outputs, every string printed (the plan, errors, and the
+ * program's log messages, which Pulumi's runtime writes to the console when offline) passes `maskSecretValues`.
+ */
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
   const projectDir = join(__dirname, "..", "..");
   const base = loadStackConfig(projectDir, args.stack);
+  const config = applyOverrides(base.config, args.sets);
+  const secrets = secretConfigValues([base.config, config], base.secretKeys);
+  const mask = (s: string) => (args.showSecrets ? s : maskSecretValues(s, secrets));
+  for (const level of ["log", "info", "warn", "error"] as const) {
+    const write = console[level].bind(console);
+    console[level] = (...parts: unknown[]) => write(mask(format(...parts)));
+  }
+  try {
+    return await planStack(args, base, config, mask);
+  } catch (err) {
+    const message = err instanceof ConfigError ? err.message : `plan failed: ${err instanceof Error ? err.message : String(err)}`;
+    process.stderr.write(`${mask(message)}\n`);
+    return 1;
+  }
+}
+
+async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, config: Record<string, string>, mask: (s: string) => string): Promise<number> {
   const started = performance.now();
   let evaluation: Evaluation;
   let diff;
-  let config = base.config;
   const notes: string[] = [];
   if (args.sets.length > 0 || args.replace.length > 0) {
     // The stack's own config stands for what is deployed: its evaluation gives the "previous outputs".
     const before = await evaluateStack(args.stack, base.config, base.secretKeys);
-    config = applyOverrides(base.config, args.sets);
     const deployed = { ...before.stackOutputs };
     const topology = config[`${projectName}:etcdTopology`];
     if (topology !== undefined && topology !== deployed.etcdTopology) {
@@ -64,10 +106,11 @@ async function main(): Promise<number> {
   }
   const seconds = (performance.now() - started) / 1000;
   if (args.json) {
-    process.stdout.write(`${JSON.stringify(renderJson(evaluation, config, base.secretKeys, diff), null, 2)}\n`);
+    const doc = mapStrings(renderJson(evaluation, config, base.secretKeys, diff, args.showSecrets), mask);
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    process.stdout.write(`${renderHuman(evaluation, { stack: args.stack, seconds, diff })}\n`);
-    notes.forEach((note) => process.stdout.write(`Note: ${note}\n`));
+    const text = [renderHuman(evaluation, { stack: args.stack, seconds, diff, showSecrets: args.showSecrets }), ...notes.map((note) => `Note: ${note}`)].join("\n");
+    process.stdout.write(`${mask(text)}\n`);
   }
   return 0;
 }
@@ -78,11 +121,7 @@ main().then(
     process.exitCode = code;
   },
   (err) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-    } else {
-      process.stderr.write(`plan failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    }
+    process.stderr.write(`plan failed: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
   },
 );
