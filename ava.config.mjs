@@ -1,5 +1,5 @@
 export default {
-  files: ["test/**/*.test.ts"],
+  files: ["test/**/*.test.ts", "!test/real/**"],
   extensions: { ts: "module" },
   nodeArguments: ["--import=tsx"],
   workerThreads: false,

@@ -36,6 +36,17 @@ export interface DrainSettings {
   /** Pause between attempts (kubespray's `drain_retry_delay_seconds`: 10). */
   retryDelaySeconds: number;
   /**
+   * `kubectl drain --skip-wait-for-delete-timeout`: a pod whose deletion deadline (deletionTimestamp) passed this long
+   * ago is not waited for. Such a pod is on a NotReady node (a dead machine, a stopped kubelet): nothing will ever
+   * confirm its deletion, so without this a drain of that node never finishes. The first attempt evicts it and times
+   * out; the next attempt skips it. Invariant: skipWaitForDeleteTimeoutSeconds + gracePeriodSeconds <
+   * timeoutSeconds + retryDelaySeconds, so the second attempt starts after the skip point of the pods the first one
+   * evicted (drainsNotReadyNodes in lifecycle/scripts/drain.ts, tested for these defaults). 60 s fits kubespray's
+   * 360 s timeout, 300 s grace and 10 s pause, and still waits for a kubelet that is slow, not gone. Cluster API skips
+   * after 300 s, for nodes it has seen unreachable.
+   */
+  skipWaitForDeleteTimeoutSeconds: number;
+  /**
    * Extra time the outer `timeout` grants kubectl beyond `--timeout`, so a kubectl that hangs (an unreachable
    * apiserver) is still bounded: every wait in a step is bounded.
    */
@@ -48,6 +59,7 @@ const drainCommon = {
   disableEviction: false,
   attempts: 3,
   retryDelaySeconds: 10,
+  skipWaitForDeleteTimeoutSeconds: 60,
   killAfterSeconds: 60,
 } as const;
 

@@ -234,7 +234,7 @@ test(`maintenance: cordon and drain with the drain defaults; again: nothing; lea
   t.is(first.code, 0, first.stderr);
   t.deepEqual(writes(first), [
     "kubectl cordon worker-1",
-    "kubectl drain worker-1 --ignore-daemonsets --delete-emptydir-data --force --grace-period=300 --timeout=360s",
+    "kubectl drain worker-1 --ignore-daemonsets --delete-emptydir-data --force --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60",
   ]);
   t.true(has(first.root, "k8s/worker-1.cordoned"));
   t.is(read(first.root, "pods/worker-1"), "kube-system/cilium-x7k2p DaemonSet\n", "only the DaemonSet pod stays");
@@ -264,7 +264,7 @@ test(`maintenance: a cordoned node that still runs pods is drained (not cordoned
     seed: { nodes: { "cp-0": {}, "cp-1": { cordoned: true } }, pods: { "cp-1": ["kube-system/coredns-5d78c9869d-abcde ReplicaSet", "kube-system/kube-apiserver-cp-1 Node"] } },
   });
   t.is(r.code, 0, r.stderr);
-  t.deepEqual(writes(r), ["kubectl drain cp-1 --ignore-daemonsets --grace-period=300 --timeout=360s"]);
+  t.deepEqual(writes(r), ["kubectl drain cp-1 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60"]);
   t.regex(r.stderr, /cp-1 is cordoned but still runs 1 evictable pod\(s\): draining/);
   t.is(read(r.root, "pods/cp-1"), "kube-system/kube-apiserver-cp-1 Node\n", "the static pod's mirror stays");
 });
@@ -299,7 +299,7 @@ test(`retire worker: cordon, drain, then delete the Node, in that order; again: 
   t.is(r.code, 0, r.stderr);
   t.deepEqual(writes(r), [
     "kubectl cordon worker-2",
-    "kubectl drain worker-2 --ignore-daemonsets --delete-emptydir-data --force --grace-period=300 --timeout=360s",
+    "kubectl drain worker-2 --ignore-daemonsets --delete-emptydir-data --force --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60",
     "kubectl delete node worker-2 --ignore-not-found",
   ]);
   t.false(has(r.root, "k8s/worker-2.kubelet"), "the Node is gone");
@@ -335,7 +335,7 @@ test(`retire control plane (stacked etcd): etcd health, drain, member removal, N
   t.is(r.code, 0, r.stderr);
   const order = [
     /^etcdctl .*endpoint health/,
-    /^kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s$/,
+    /^kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60$/,
     new RegExp(`^etcdctl .*--endpoints=${remaining.join(",")} .*member remove ${etcdIds["cp-2"]}$`),
     /^kubectl delete node cp-2 --ignore-not-found$/,
     /^kubeadm reset -f .*--skip-phases=remove-etcd-member$/,
@@ -412,7 +412,7 @@ test(`retire control plane with external etcd: no etcd call; drain, Node deletio
   t.is(r.code, 0, r.stderr);
   t.deepEqual(callsOf(r, "etcdctl"), []);
   t.false(lines(r).some((l) => / exec /.test(l)));
-  t.deepEqual(writes(r), ["kubectl cordon cp-2", "kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s", "kubectl delete node cp-2 --ignore-not-found", "kubeadm reset -f"]);
+  t.deepEqual(writes(r), ["kubectl cordon cp-2", "kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60", "kubectl delete node cp-2 --ignore-not-found", "kubeadm reset -f"]);
   t.regex(r.stderr, /external etcd: its membership does not change/);
 });
 

@@ -6,7 +6,8 @@ import test from "ava";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { drainNodeScript } from "../lifecycle/scripts/drain";
+import { drainNodeScript, drainsNotReadyNodes } from "../lifecycle/scripts/drain";
+import { drainDefaults } from "../lifecycle/defaults";
 import { uncordonNodeScript } from "../lifecycle/scripts/uncordon";
 import { upgradeControlPlaneScript } from "../lifecycle/scripts/upgradeControlPlane";
 import { upgradeKubeadmScript } from "../lifecycle/scripts/upgradeKubeadm";
@@ -105,8 +106,8 @@ test(`drain arguments: workers --delete-emptydir-data --force, control planes ne
   const worker = await run(t, drainNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM, { serverVersion: TO }) });
   const cp = await run(t, drainNodeScript({ runsOn: "cp-1", node: "cp-1", role: "control-plane", kubernetesVersion: TO, timeouts: fast }), { seed: cluster(FROM) });
   const drainCall = (r: StubRun) => callsOf(r, "kubectl").find((a) => a.includes("drain"))!.slice(2);
-  t.deepEqual(drainCall(worker), ["drain", "worker-0", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--grace-period=300", "--timeout=360s"]);
-  t.deepEqual(drainCall(cp), ["drain", "cp-1", "--ignore-daemonsets", "--grace-period=300", "--timeout=360s"]);
+  t.deepEqual(drainCall(worker), ["drain", "worker-0", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--grace-period=300", "--timeout=360s", "--skip-wait-for-delete-timeout=60"]);
+  t.deepEqual(drainCall(cp), ["drain", "cp-1", "--ignore-daemonsets", "--grace-period=300", "--timeout=360s", "--skip-wait-for-delete-timeout=60"]);
 
   const root = await injected(t, cluster(FROM, { serverVersion: TO }), "never-matches", "cp-0");
   writeFileSync(join(stubState(root), "drain-mode"), "pdb-unless-disabled");
@@ -267,4 +268,11 @@ test(`uncordon waits for the control plane's pods at the target and fails naming
   const worker = await run(t, uncordonNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: TO, timeouts: fast }), { root: old });
   t.not(worker.code, 0);
   t.regex(worker.stderr, /ERROR: worker-0 is not Ready at kubelet v1\.36\.0 after 0s: Ready=False, kubelet v1\.35\.9/);
+});
+
+test("the drain defaults finish on a NotReady node: the attempt after the evicting one starts past --skip-wait-for-delete-timeout", (t) => {
+  t.true(drainsNotReadyNodes(drainDefaults.worker));
+  t.true(drainsNotReadyNodes(drainDefaults.controlPlane));
+  t.false(drainsNotReadyNodes({ ...drainDefaults.worker, retryDelaySeconds: 0 }), "60 s skip + 300 s grace is not below a 360 s timeout alone");
+  t.false(drainsNotReadyNodes({ ...drainDefaults.worker, attempts: 1 }), "one attempt never gets to skip");
 });

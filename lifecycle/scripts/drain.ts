@@ -19,12 +19,23 @@ export interface DrainArgs {
   timeouts?: Partial<UpgradeTimeouts>;
 }
 
+/**
+ * Whether a drain with these settings finishes on a NotReady node: the attempt after the one that evicted its pods
+ * must start after their skip point (lifecycle/defaults.ts skipWaitForDeleteTimeoutSeconds). The defaults satisfy it.
+ */
+export function drainsNotReadyNodes(s: DrainSettings): boolean {
+  return s.attempts > 1 && s.skipWaitForDeleteTimeoutSeconds + s.gracePeriodSeconds < s.timeoutSeconds + s.retryDelaySeconds;
+}
+
 /** The drain settings of a role with overrides, checked. */
 export function drainSettings(role: NodeRole, overrides?: Partial<DrainSettings>): DrainSettings {
   const base = role === "worker" ? drainDefaults.worker : drainDefaults.controlPlane;
   const s = { ...base, ...(overrides ?? {}) };
   for (const key of ["timeoutSeconds", "gracePeriodSeconds", "retryDelaySeconds", "killAfterSeconds"] as const) {
     if (!Number.isInteger(s[key]) || s[key] < 0) throw new Error(`${builder}: drain.${key} must be a whole number >= 0; got ${s[key]}`);
+  }
+  if (!Number.isInteger(s.skipWaitForDeleteTimeoutSeconds) || s.skipWaitForDeleteTimeoutSeconds < 1) {
+    throw new Error(`${builder}: drain.skipWaitForDeleteTimeoutSeconds must be a whole number >= 1; got ${s.skipWaitForDeleteTimeoutSeconds}`);
   }
   if (!Number.isInteger(s.attempts) || s.attempts < 1) throw new Error(`${builder}: drain.attempts must be a whole number >= 1; got ${s.attempts}`);
   return s;
@@ -40,6 +51,7 @@ export function drainArguments(node: string, s: DrainSettings): string[] {
     ...(s.force ? ["--force"] : []),
     `--grace-period=${s.gracePeriodSeconds}`,
     `--timeout=${s.timeoutSeconds}s`,
+    `--skip-wait-for-delete-timeout=${s.skipWaitForDeleteTimeoutSeconds}`,
   ];
 }
 

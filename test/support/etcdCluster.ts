@@ -4,15 +4,29 @@
 //   await cluster.putMany(1000, "/registry/x/");
 //   await cluster.stop();
 //
-// Binaries come from .tools/ (bash test/tools/ensure-tools.sh). Members never outlive the test process: they are
-// killed on process exit/signals, and a small detached watchdog kills them if the test process is SIGKILLed.
+// Binaries come from .tools/ (bash test/tools/ensure-tools.sh); version "3.6" runs the real tier's etcd 3.6 build
+// (npm run tools, test/support/realTools.ts). Members never outlive the test process: they are killed on process
+// exit/signals, and a small detached watchdog kills them if the test process is SIGKILLed.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo, type Socket } from "node:net";
 import { join, resolve } from "node:path";
+import { realTool } from "./realTools";
 import { toolPath, type EtcdVersion } from "./tools";
 
 export type { EtcdVersion } from "./tools";
+
+/** What the harness can run: 3.4 and 3.5 from .tools/ (Debian), 3.6 from the real tier's build (npm run tools). */
+export type HarnessEtcdVersion = EtcdVersion | "3.6";
+
+/** The absolute path of etcd, etcdctl or etcdutl of a harness version (never from PATH). */
+export function etcdBinary(version: HarnessEtcdVersion, tool: "etcd" | "etcdctl" | "etcdutl"): string {
+  if (version === "3.6") return realTool(tool, "3.6");
+  if (tool === "etcd") return toolPath.etcd(version);
+  if (tool === "etcdctl") return toolPath.etcdctl(version);
+  if (version !== "3.5") throw new Error(`etcdutl does not exist for etcd ${version}`);
+  return toolPath.etcdutl(version);
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
@@ -127,7 +141,8 @@ function installHooks(): void {
   }
 }
 
-function track(child: ChildProcess): void {
+/** Kills `child` when the test process exits, however it dies (hooks plus the detached watchdog). */
+export function track(child: ChildProcess): void {
   const pid = child.pid;
   if (pid === undefined) return;
   installHooks();
@@ -290,8 +305,8 @@ export async function freePorts(n: number): Promise<number[]> {
 
 export interface MemberSpec {
   name: string;
-  /** Selects .tools/etcd-<version>/bin/etcd unless `bin` is given. */
-  version: EtcdVersion;
+  /** Selects .tools/etcd-<version>/bin/etcd (3.6: the real tier's build) unless `bin` is given. */
+  version: HarnessEtcdVersion;
   bin?: string;
   /** Arguments after the binary; may be empty when the member is configured through ETCD_* variables. */
   args: string[];
@@ -349,7 +364,7 @@ function tail(file: string, lines: number): string {
 
 /** Starts one etcd process with exactly the given argv/env (lower level than startEtcdCluster). */
 export async function startMember(spec: MemberSpec): Promise<MemberProcess> {
-  const bin = spec.bin ?? toolPath.etcd(spec.version);
+  const bin = spec.bin ?? etcdBinary(spec.version, "etcd");
   const logFile = resolve(spec.logFile);
   const fd = openSync(logFile, "a");
   let child: ChildProcess;
@@ -465,11 +480,11 @@ export interface PutManyOptions {
   start?: number;
 }
 
-export class EtcdCluster {
+export class EtcdCluster<V extends HarnessEtcdVersion = EtcdVersion> {
   readonly members: MemberProcess[];
 
   constructor(
-    readonly version: EtcdVersion,
+    readonly version: V,
     readonly dir: string,
     readonly pki: Pki,
     members: MemberProcess[],
@@ -500,7 +515,7 @@ export class EtcdCluster {
   async etcdctl(args: string[], opts: EtcdctlOptions = {}): Promise<RunResult> {
     const endpoints = opts.endpoints ?? this.endpoints;
     const full = [`--endpoints=${endpoints.join(",")}`, ...this.tlsArgs, ...args];
-    const r = await run(toolPath.etcdctl(this.version), full, {
+    const r = await run(etcdBinary(this.version, "etcdctl"), full, {
       input: opts.input,
       timeoutMs: opts.timeoutMs ?? 30_000,
       env: cleanEnv({ ETCDCTL_API: "3", ...opts.env }),
@@ -593,13 +608,13 @@ export class EtcdCluster {
 }
 
 /** Wraps already started members (e.g. from startMember with a generated environment) and waits for health. */
-export async function attachEtcdCluster(o: {
-  version: EtcdVersion;
+export async function attachEtcdCluster<V extends HarnessEtcdVersion>(o: {
+  version: V;
   dir: string;
   pki: Pki;
   members: MemberProcess[];
   healthTimeoutMs?: number;
-}): Promise<EtcdCluster> {
+}): Promise<EtcdCluster<V>> {
   const cluster = new EtcdCluster(o.version, resolve(o.dir), o.pki, o.members);
   try {
     await cluster.waitHealthy({ timeoutMs: o.healthTimeoutMs });
@@ -610,8 +625,8 @@ export async function attachEtcdCluster(o: {
   return cluster;
 }
 
-export interface StartClusterOptions {
-  version: EtcdVersion;
+export interface StartClusterOptions<V extends HarnessEtcdVersion = EtcdVersion> {
+  version: V;
   members: number;
   dir: string;
   /** Default: made with makeTestPki in <dir>/pki. Must have certificates for every member name. */
@@ -626,7 +641,7 @@ export interface StartClusterOptions {
 }
 
 /** Starts an N-member TLS cluster on loopback and waits until every endpoint is healthy. */
-export async function startEtcdCluster(o: StartClusterOptions): Promise<EtcdCluster> {
+export async function startEtcdCluster<V extends HarnessEtcdVersion = EtcdVersion>(o: StartClusterOptions<V>): Promise<EtcdCluster<V>> {
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true });
   const names = o.names ?? Array.from({ length: o.members }, (_, i) => `etcd-${i + 1}`);

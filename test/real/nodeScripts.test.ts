@@ -1,0 +1,208 @@
+// The program's generated kubectl scripts (drain, uncordon, maintenance, worker retirement, wait-for-nodes,
+// pre-flight) against a REAL control plane (etcd 3.6, kube-apiserver, kube-controller-manager, kube-scheduler v1.36)
+// with the REAL kubectl; nodes are simulated by kwok. kubeadm, apt-get and systemctl stay recording stubs (these
+// scripts do not call them on the paths tested here), and the kubectl "stub" only records the call, then execs the
+// real kubectl.
+import test from "ava";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nodePaths } from "../../infra/defaults";
+import { waitForNodesScript } from "../../infra/scripts/waitForNodes";
+import type { DrainSettings } from "../../lifecycle/defaults";
+import { drainNodeScript } from "../../lifecycle/scripts/drain";
+import { maintenanceDrainScript, maintenanceEndScript } from "../../lifecycle/scripts/maintenance";
+import { retireWorkerScript } from "../../lifecycle/scripts/retireNode";
+import { uncordonNodeScript } from "../../lifecycle/scripts/uncordon";
+import { startControlPlane, type ControlPlane } from "../support/controlPlane";
+import { callsOf, cleanup, runWithStubs, writeNodeFile, type StubRun } from "../support/stubs";
+import { readFileSync } from "node:fs";
+
+let cp: ControlPlane;
+let dir: string;
+
+test.before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "kubeadm-ha-real-cp-"));
+  cp = await startControlPlane({ dir });
+});
+
+test.after.always(async () => {
+  await cp?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs a generated script as cp-0 would: admin.conf is the real control plane's, kubectl is the real one. */
+async function runOnCp0(script: string, timeoutMs = 120_000): Promise<StubRun> {
+  const admin = readFileSync(cp.adminKubeconfig, "utf8");
+  const r = await runWithStubs(script, {
+    setup: (root) => writeNodeFile(root, nodePaths.adminKubeconfig, admin, 0o600),
+    stubs: { kubectl: `exec '${cp.kubectlPath}' "$@"` },
+    env: { KUBEADM_HA_POLL_SECONDS: "1" },
+    timeoutMs,
+  });
+  cleanup(r.root);
+  return r;
+}
+
+const output = (r: StubRun) => r.stdout + r.stderr;
+
+async function unschedulable(node: string): Promise<boolean> {
+  return (await cp.kubectlOk(["get", "node", node, "-o", "jsonpath={.spec.unschedulable}"])).trim() === "true";
+}
+
+/** Pods on a node: "namespace/name phase terminating?" lines. */
+async function podsOn(node: string): Promise<string[]> {
+  const out = await cp.kubectlOk(["get", "pods", "-A", "--field-selector", `spec.nodeName=${node}`, "-o",
+    'jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.metadata.ownerReferences[0].kind} {.metadata.deletionTimestamp}{"\\n"}{end}']);
+  return out.split("\n").filter(Boolean);
+}
+
+function deployment(name: string, node: string, extra: { emptyDir?: boolean; replicas?: number } = {}) {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace: "default", labels: { app: name } },
+    spec: {
+      replicas: extra.replicas ?? 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          nodeSelector: { "kubernetes.io/hostname": node },
+          containers: [{ name: "app", image: "registry.k8s.io/pause:3.10", ...(extra.emptyDir ? { volumeMounts: [{ name: "scratch", mountPath: "/scratch" }] } : {}) }],
+          ...(extra.emptyDir ? { volumes: [{ name: "scratch", emptyDir: {} }] } : {}),
+        },
+      },
+    },
+  };
+}
+
+async function waitRunning(node: string, count: number) {
+  await cp.waitFor(`${count} running pod(s) on ${node}`, async () => {
+    const out = await cp.kubectlOk(["get", "pods", "-A", "--field-selector", `spec.nodeName=${node},status.phase=Running`, "-o", "name"]);
+    return out.split("\n").filter(Boolean).length >= count;
+  });
+}
+
+/** Short drains for tests (same behaviour, smaller bounds). */
+const quick: Partial<DrainSettings> = { timeoutSeconds: 8, gracePeriodSeconds: 1, attempts: 2, retryDelaySeconds: 1, skipWaitForDeleteTimeoutSeconds: 2, killAfterSeconds: 20 };
+
+const from = "1.35.4";
+const to = () => cp.version.replace(/^v/, "");
+
+test.serial("real kubectl: a PodDisruptionBudget that blocks eviction fails the upgrade drain after its bounded attempts and uncordons the node", async (t) => {
+  await cp.addNodes([{ name: "pdb-worker", kubeletVersion: `v${from}` }]);
+  await cp.apply([
+    deployment("guarded", "pdb-worker"),
+    { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "guarded", namespace: "default" }, spec: { minAvailable: 1, selector: { matchLabels: { app: "guarded" } } } },
+  ]);
+  await waitRunning("pdb-worker", 1);
+  await cp.waitFor("the PDB to count its healthy pod", async () => (await cp.kubectlOk(["get", "pdb", "guarded", "-o", "jsonpath={.status.currentHealthy}"])).trim() === "1");
+  const started = Date.now();
+  const r = await runOnCp0(drainNodeScript({ runsOn: "cp-0", node: "pdb-worker", role: "worker", kubernetesVersion: to(), drain: quick }));
+  const seconds = (Date.now() - started) / 1000;
+  t.not(r.code, 0, "the step fails");
+  const drains = callsOf(r, "kubectl").filter((a) => a.includes("drain"));
+  t.is(drains.length, 2, "exactly the configured number of drain attempts ran");
+  t.regex(output(r), /disruption budget/i, "the step's output carries the drain's own words about the PDB");
+  t.regex(output(r), /pdb-worker is uncordoned/);
+  t.false(await unschedulable("pdb-worker"), "the node was uncordoned after the failed drain");
+  t.is((await podsOn("pdb-worker")).length, 1, "the guarded pod still runs there");
+  t.true(seconds < 2 * (8 + 20) + 10, `bounded: ${seconds}s`);
+});
+
+test.serial("real kubectl: the upgrade drain of a worker ignores DaemonSet pods and evicts emptyDir pods", async (t) => {
+  await cp.addNodes([{ name: "ds-worker", kubeletVersion: `v${from}` }]);
+  await cp.apply([
+    {
+      apiVersion: "apps/v1",
+      kind: "DaemonSet",
+      metadata: { name: "agent", namespace: "default" },
+      spec: {
+        selector: { matchLabels: { app: "agent" } },
+        template: { metadata: { labels: { app: "agent" } }, spec: { nodeSelector: { "kubernetes.io/hostname": "ds-worker" }, tolerations: [{ operator: "Exists" }], containers: [{ name: "a", image: "registry.k8s.io/pause:3.10" }] } },
+      },
+    },
+    deployment("scratch", "ds-worker", { emptyDir: true }),
+  ]);
+  await waitRunning("ds-worker", 2);
+  const r = await runOnCp0(drainNodeScript({ runsOn: "cp-0", node: "ds-worker", role: "worker", kubernetesVersion: to(), drain: quick }));
+  t.is(r.code, 0, output(r));
+  t.true(await unschedulable("ds-worker"), "drained and left cordoned for its upgrade");
+  await cp.waitFor("the emptyDir pod to leave ds-worker", async () => (await podsOn("ds-worker")).every((p) => !p.includes("scratch")));
+  const left = await podsOn("ds-worker");
+  t.is(left.length, 1, left.join("\n"));
+  t.regex(left[0], /DaemonSet/, "only the DaemonSet's pod stays");
+});
+
+test.serial("real kubectl: the upgrade drain of a control plane refuses to delete emptyDir data (its defaults keep --delete-emptydir-data off)", async (t) => {
+  await cp.addNodes([{ name: "cp-scratch", controlPlane: true, kubeletVersion: `v${from}` }]);
+  await cp.apply([deployment("cp-scratch-app", "cp-scratch", { emptyDir: true })]);
+  await waitRunning("cp-scratch", 1);
+  const r = await runOnCp0(drainNodeScript({ runsOn: "cp-0", node: "cp-scratch", role: "control-plane", kubernetesVersion: to(), drain: { ...quick, attempts: 1 } }));
+  t.not(r.code, 0);
+  t.regex(output(r), /emptyDir|local storage/i, "kubectl's own refusal is in the output");
+  t.false(await unschedulable("cp-scratch"), "uncordoned after the failed drain");
+});
+
+test.serial("real kubectl: the drain of a NotReady node finishes, though its pods stay Terminating (no kubelet confirms)", async (t) => {
+  await cp.addNodes([{ name: "dead-worker", managed: false, kubeletVersion: `v${from}` }]);
+  // Bound directly (the scheduler keeps pods off a NotReady node): a pod that was running when the machine died.
+  await cp.apply([{ apiVersion: "v1", kind: "Pod", metadata: { name: "stranded", namespace: "default" }, spec: { nodeName: "dead-worker", containers: [{ name: "app", image: "registry.k8s.io/pause:3.10" }] } }]);
+  await cp.waitFor("the stranded pod bound to dead-worker", async () => (await podsOn("dead-worker")).length === 1);
+  const started = Date.now();
+  const r = await runOnCp0(drainNodeScript({ runsOn: "cp-0", node: "dead-worker", role: "worker", kubernetesVersion: to(), drain: quick }));
+  const seconds = (Date.now() - started) / 1000;
+  t.is(r.code, 0, output(r));
+  t.true(await unschedulable("dead-worker"));
+  const left = await podsOn("dead-worker");
+  t.true(left.length >= 1 && left.every((p) => / \S+T\S+Z$/.test(p)), `its pods are Terminating, not gone: ${left.join("; ")}`);
+  t.true(seconds < 2 * (8 + 20) + 10, `bounded: ${seconds}s`);
+});
+
+test.serial("real kubectl: a node held by maintenance stays cordoned through the upgrade's uncordon; ending maintenance uncordons it", async (t) => {
+  await cp.addNodes([{ name: "held-worker" }]);
+  await cp.apply([deployment("held-app", "held-worker")]);
+  await waitRunning("held-worker", 1);
+  const drain = await runOnCp0(maintenanceDrainScript({ node: "held-worker", runsOn: "cp-0", drain: quick }));
+  t.is(drain.code, 0, output(drain));
+  t.true(await unschedulable("held-worker"));
+  t.deepEqual(await podsOn("held-worker"), [], "drained");
+  // The upgrade's uncordon (the node reports the target kubelet, as after its upgrade).
+  const uncordon = await runOnCp0(uncordonNodeScript({ runsOn: "cp-0", node: "held-worker", role: "worker", kubernetesVersion: to() }));
+  t.is(uncordon.code, 0, output(uncordon));
+  t.regex(output(uncordon), /held in maintenance/);
+  t.true(await unschedulable("held-worker"), "still cordoned after the upgrade's uncordon");
+  const again = await runOnCp0(maintenanceDrainScript({ node: "held-worker", runsOn: "cp-0", drain: quick }));
+  t.is(again.code, 0);
+  t.is(callsOf(again, "kubectl").filter((a) => a.includes("drain")).length, 0, "a rerun finds it drained and does nothing");
+  const end = await runOnCp0(maintenanceEndScript({ node: "held-worker", runsOn: "cp-0" }));
+  t.is(end.code, 0, output(end));
+  t.false(await unschedulable("held-worker"), "uncordoned once out of maintenance");
+  const upgradeUncordon = await runOnCp0(uncordonNodeScript({ runsOn: "cp-0", node: "held-worker", role: "worker", kubernetesVersion: to() }));
+  t.is(upgradeUncordon.code, 0);
+  t.notRegex(output(upgradeUncordon), /held in maintenance/, "the mark is gone with the maintenance");
+});
+
+test.serial("real kubectl: a retiring worker is drained and its Node deleted; a rerun finds it gone", async (t) => {
+  await cp.addNodes([{ name: "leaving-worker" }]);
+  await cp.apply([deployment("leaving-app", "leaving-worker")]);
+  await waitRunning("leaving-worker", 1);
+  const r = await runOnCp0(retireWorkerScript({ node: "leaving-worker", runsOn: "cp-0", drain: quick }));
+  t.is(r.code, 0, output(r));
+  t.is((await cp.kubectl(["get", "node", "leaving-worker"])).code, 1, "the Node is gone");
+  const again = await runOnCp0(retireWorkerScript({ node: "leaving-worker", runsOn: "cp-0", drain: quick }));
+  t.is(again.code, 0, output(again));
+  t.regex(output(again), /already gone/);
+});
+
+test.serial("real kubectl: wait-for-nodes times out naming the NotReady node, and returns once every node is Ready", async (t) => {
+  await cp.addNodes([{ name: "wait-a" }, { name: "wait-b", managed: false }]);
+  const failed = await runOnCp0(waitForNodesScript({ node: "cp-0", expectedNodes: ["wait-a", "wait-b", "wait-missing"], timeoutSeconds: 3 }));
+  t.not(failed.code, 0);
+  t.regex(output(failed), /wait-b/);
+  t.regex(output(failed), /wait-missing/);
+  t.notRegex(output(failed).split("\n").filter((l) => /not ready|missing|NotReady|timed out/i.test(l)).join("\n"), /wait-a\b/, "the Ready node is not blamed");
+  const ok = await runOnCp0(waitForNodesScript({ node: "cp-0", expectedNodes: ["wait-a"], timeoutSeconds: 30 }));
+  t.is(ok.code, 0, output(ok));
+});

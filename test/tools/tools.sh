@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# npm run tools: builds the real tools of `npm run test:real` (and later tiers) from pinned Go modules.
+#
+# Each tool is built from a wrapper module under test/tools/go/ (go.mod + go.sum committed: the exact module graph),
+# into a cache outside the checkout, keyed by version:
+#   $KUBEADM_HA_TOOLS (default ~/.cache/kubeadm-ha/tools)
+#     NAME/VERSION/NAME     the binary         NAME/VERSION/.stamp   what built it (wrapper sums, Go, flags)
+#     bin/NAME              the newest pinned version of NAME    bin/NAME-VERSION   every pinned version
+#     go/mod, go/build      Go's module and build caches (GOMODCACHE, GOCACHE), kept for the next build
+#     tools.tsv             NAME VERSION PATH of every tool, what tests read (test/support/realTools.ts)
+# Idempotent: a tool whose stamp matches is not rebuilt; a warm run touches no network and returns in seconds.
+# A tool already on PATH at exactly the pinned version is linked instead of built.
+#
+# Usage: npm run tools [-- --env | --list | --only NAME[,NAME...] | --help]
+#   (no flag)  build what is missing; print one line per tool: NAME VERSION PATH (progress goes to stderr)
+#   --env      print shell export lines that put the tools first on PATH (eval "$(npm run -s tools -- --env)")
+#   --list     print the pinned tools and whether each is built; build nothing
+#   --only     build only the named tools (e.g. --only kubeadm,kubectl)
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd -P)
+WRAPPERS=$ROOT/test/tools/go
+CACHE=${KUBEADM_HA_TOOLS:-${HOME:?}/.cache/kubeadm-ha/tools}
+
+# The pins. NAME VERSION WRAPPER PACKAGE: PACKAGE (a main) is built in the module test/tools/go/WRAPPER.
+# Kubernetes: the two newest minors the Go module proxy serves a release of whose kubeadm the lab can run on its
+# containerd 1.7 and cgroup v1 (1.35 and 1.36; 1.37.2 is served too, and containerd 1.7 is unsupported there).
+# Control-plane binaries of the newer minor only. etcd: kubeadm 1.36's DefaultEtcdVersion (3.6.8).
+PINS=(
+  "kubeadm v1.35.4 kubernetes-v1.35.4 k8s.io/kubernetes/cmd/kubeadm"
+  "kubeadm v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kubeadm"
+  "kubectl v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kubectl"
+  "kube-apiserver v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kube-apiserver"
+  "kube-controller-manager v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kube-controller-manager"
+  "kube-scheduler v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kube-scheduler"
+  "etcd v3.6.8 etcd-v3.6.8 go.etcd.io/etcd/server/v3"
+  "etcdctl v3.6.8 etcd-v3.6.8 go.etcd.io/etcd/etcdctl/v3"
+  "etcdutl v3.6.8 etcd-v3.6.8 go.etcd.io/etcd/etcdutl/v3"
+  "kwok v0.8.0 kwok-v0.8.0 sigs.k8s.io/kwok/cmd/kwok"
+)
+
+say() { printf 'tools: %s\n' "$*" >&2; }
+die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
+
+# ldflags NAME VERSION: the version stamping each upstream build does (Kubernetes: hack/lib/version.sh; the build
+# date is the release's own date from the module proxy, so a rebuild is byte-identical).
+ldflags() {
+  local name=$1 version=$2 flags="-s -w"
+  case $name in
+    kube*)
+      local minor date info
+      minor=${version#v1.}; minor=${minor%%.*}
+      info=$GOMODCACHE/cache/download/k8s.io/kubernetes/@v/$version.info
+      date=$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$info" 2>/dev/null || true)
+      local pkg
+      for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        flags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+        flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
+      done ;;
+    etcd*) flags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=$version" ;;
+  esac
+  printf '%s' "$flags"
+}
+
+# version_of NAME BINARY: the version the binary reports, as vX.Y.Z ("" if it reports none).
+version_of() {
+  local out
+  case $1 in
+    kubeadm) out=$("$2" version -o short 2>/dev/null) ;;
+    kubectl) out=$("$2" version --client 2>/dev/null | sed -n 's/^Client Version: //p') ;;
+    kube-*) out=$("$2" --version 2>/dev/null | sed -n 's/^Kubernetes //p') ;;
+    etcd) out=v$("$2" --version 2>/dev/null | sed -n 's/^etcd Version: //p') ;;
+    etcdctl | etcdutl) out=v$("$2" version 2>/dev/null | sed -n "s/^$1 version: //p") ;;
+    kwok) out=$("$2" --version 2>/dev/null | grep -o 'v[0-9][0-9.]*' | head -n 1) ;;
+    *) out="" ;;
+  esac || out=""
+  printf '%s' "$out"
+}
+
+# stamp WRAPPER NAME VERSION: what the binary depends on; a different stamp means rebuild.
+stamp() {
+  { cat "$WRAPPERS/$1/go.mod" "$WRAPPERS/$1/go.sum"; go env GOVERSION; ldflags "$2" "$3"; } | sha256sum | cut -d' ' -f1
+}
+
+built() { # NAME VERSION WRAPPER
+  local dir=$CACHE/$1/$2
+  [[ -x $dir/$1 && -f $dir/.stamp && $(cat "$dir/.stamp") == "$(stamp "$3" "$1" "$2")" ]] || return 1
+  [[ $1 != kwok ]] || compgen -G "$dir/stages/*.yaml" >/dev/null
+}
+
+# kwok simulates nothing without Stage objects: keep its own stages (the module's kustomize/stage/: nodes initialise
+# and heartbeat with a lease, pods turn ready and go away on deletion) next to the binary, for `kwok --config`.
+kwok_stages() { # VERSION WRAPPER
+  local dir=$CACHE/kwok/$1 src stage f
+  src=$(cd "$WRAPPERS/$2" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok) || die "kwok $1: cannot find the module's stages"
+  mkdir -p "$dir/stages"
+  for stage in node/fast node/heartbeat-with-lease pod/fast; do
+    for f in "$src/kustomize/stage/$stage/"*.yaml; do
+      case $f in */kustomization.yaml) continue ;; esac
+      cp -f "$f" "$dir/stages/$(basename "$f")"
+    done
+  done
+}
+
+# link_from_path NAME VERSION WRAPPER: use a tool already on PATH at exactly VERSION (never our own cache's copy).
+link_from_path() {
+  local found dir=$CACHE/$1/$2
+  found=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$CACHE/bin" | paste -sd:) command -v "$1" 2>/dev/null) || return 1
+  [[ $(version_of "$1" "$found") == "$2" ]] || return 1
+  mkdir -p "$dir"
+  ln -sfn "$found" "$dir/$1"
+  stamp "$3" "$1" "$2" >"$dir/.stamp"
+  say "$1 $2: using $found (on PATH at the pinned version)"
+}
+
+go_env() {
+  command -v go >/dev/null 2>&1 || die "Go is needed to build the tools (go 1.26 or newer on PATH)"
+  export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0
+  mkdir -p "$GOMODCACHE" "$GOCACHE"
+}
+
+# build_group WRAPPER VERSION NAME PACKAGE [NAME PACKAGE ...]: one `go build` per binary in one wrapper, serially
+# (2 cores: one build at a time, each with all of them); the shared build cache makes the second one cheap.
+build_one() {
+  local wrapper=$1 name=$2 version=$3 pkg=$4 dir=$CACHE/$2/$3 start=$SECONDS tmp
+  mkdir -p "$dir"
+  tmp=$(mktemp -d "$dir/.build.XXXXXX")
+  say "$name $version: building $pkg (module test/tools/go/$wrapper) ..."
+  # Download the module graph first so that its cost shows apart from compiling (and the .info date is present).
+  (cd "$WRAPPERS/$wrapper" && go mod download) || { rm -rf "$tmp"; die "$name $version: go mod download failed"; }
+  if ! (cd "$WRAPPERS/$wrapper" && go build -trimpath -ldflags "$(ldflags "$name" "$version")" -o "$tmp/$name" "$pkg") >"$tmp/log" 2>&1; then
+    tail -n 30 "$tmp/log" >&2
+    rm -rf "$tmp"
+    die "$name $version: build failed"
+  fi
+  local got
+  got=$(version_of "$name" "$tmp/$name")
+  if [[ $got != "$version" ]]; then
+    rm -rf "$tmp"
+    die "$name $version: the built binary reports version '${got}', not $version"
+  fi
+  mv -f "$tmp/$name" "$dir/$name"
+  rm -rf "$tmp"
+  stamp "$wrapper" "$name" "$version" >"$dir/.stamp"
+  say "$name $version: built in $((SECONDS - start)) s"
+}
+
+# Writes bin/ links and tools.tsv from what is built.
+publish() {
+  mkdir -p "$CACHE/bin"
+  local line name version wrapper pkg tsv=$CACHE/tools.tsv.tmp
+  : >"$tsv"
+  for line in "${PINS[@]}"; do
+    read -r name version wrapper pkg <<<"$line"
+    [[ -x $CACHE/$name/$version/$name ]] || continue
+    ln -sfn "../$name/$version/$name" "$CACHE/bin/$name-$version"
+    # Pins are listed oldest first per name, so the last one wins: bin/NAME is the newest pinned version.
+    ln -sfn "../$name/$version/$name" "$CACHE/bin/$name"
+    printf '%s\t%s\t%s\n' "$name" "$version" "$CACHE/$name/$version/$name" >>"$tsv"
+  done
+  mv -f "$tsv" "$CACHE/tools.tsv"
+}
+
+main() {
+  local mode=build only="" line name version wrapper pkg
+  while (($#)); do
+    case $1 in
+      --env) mode=env ;;
+      --list) mode=list ;;
+      --only) only=",${2:?--only needs a list of tool names},"; shift ;;
+      --only=*) only=",${1#--only=},"; ;;
+      -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; return 0 ;;
+      *) die "unknown argument '$1' (try --help)" ;;
+    esac
+    shift
+  done
+  if [[ $mode == env ]]; then
+    printf 'export KUBEADM_HA_TOOLS=%q\n' "$CACHE"
+    # shellcheck disable=SC2016
+    printf 'export PATH=%q:"$PATH"\n' "$CACHE/bin"
+    return 0
+  fi
+  go_env
+  if [[ -n $only ]]; then
+    local known=",$(for line in "${PINS[@]}"; do printf '%s,' "${line%% *}"; done)" n
+    for n in ${only//,/ }; do [[ $known == *",$n,"* ]] || die "--only: no pinned tool named '$n'"; done
+  fi
+  for line in "${PINS[@]}"; do
+    read -r name version wrapper pkg <<<"$line"
+    [[ -z $only || $only == *",$name,"* ]] || continue
+    if built "$name" "$version" "$wrapper"; then
+      [[ $mode == list ]] && printf '%s\t%s\t%s\n' "$name" "$version" "$CACHE/$name/$version/$name"
+      continue
+    fi
+    if [[ $mode == list ]]; then printf '%s\t%s\t%s\n' "$name" "$version" "(not built)"; continue; fi
+    link_from_path "$name" "$version" "$wrapper" || build_one "$wrapper" "$name" "$version" "$pkg"
+    if [[ $name == kwok ]]; then (cd "$WRAPPERS/$wrapper" && go mod download sigs.k8s.io/kwok) && kwok_stages "$version" "$wrapper"; fi
+  done
+  [[ $mode == list ]] && return 0
+  publish
+  for line in "${PINS[@]}"; do
+    read -r name version wrapper pkg <<<"$line"
+    [[ -z $only || $only == *",$name,"* ]] || continue
+    printf '%s %s %s\n' "$name" "$version" "$CACHE/$name/$version/$name"
+  done
+}
+
+main "$@"
