@@ -276,3 +276,17 @@ test("the drain defaults finish on a NotReady node: the attempt after the evicti
   t.false(drainsNotReadyNodes({ ...drainDefaults.worker, retryDelaySeconds: 0 }), "60 s skip + 300 s grace is not below a 360 s timeout alone");
   t.false(drainsNotReadyNodes({ ...drainDefaults.worker, attempts: 1 }), "one attempt never gets to skip");
 });
+
+test(`cp-0 after a partial kubeadm upgrade apply (manifests at the target, kubeadm-config behind): apply runs again; once kubeadm-config names the target too, nothing runs ${STUBS}`, async (t) => {
+  const script = upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: TO, mode: "apply", timeouts: fast });
+  // kubeadm died after the control-plane phase: the manifests and the apiserver are at the target, kubeadm-config not.
+  const seed = cluster(FROM, { controlPlaneVersion: TO, serverVersion: TO, clusterConfigVersion: FROM, packages: { kubeadm: `${TO}-1.1`, kubelet: `${FROM}-1.1`, kubectl: `${FROM}-1.1` } });
+  const partial = await run(t, script, { seed });
+  const r = await run(t, script, { root: partial.root });
+  t.is(partial.code, 0, partial.stderr);
+  t.true(mutations(partial).includes(`kubeadm upgrade apply -y v${TO}`), "kubeadm-config at the old version: apply ran although the manifests name the target");
+  t.regex(partial.stderr, /kubeadm-config names 'v1\.35\.9'/);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(mutations(r), [], "kubeadm-config now names the target (apply wrote it): the rerun skips");
+  t.regex(r.stderr, /already runs v1\.36\.0 and kubeadm-config names it/);
+});

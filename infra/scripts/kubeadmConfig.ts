@@ -45,6 +45,23 @@ function featureGates(kubernetesVersion: string): Record<string, boolean> | unde
   return minor === 31 || minor === 32 ? { ControlPlaneKubeletLocalMode: true } : undefined;
 }
 
+/**
+ * Feature gates the program may have set in kubeadm-config (featureGates above) and the minor whose kubeadm no longer
+ * knows them. kubeadm keeps a cluster's gates in kube-system/kubeadm-config across upgrades, and a kubeadm that meets
+ * an unknown gate refuses the whole configuration ("unrecognized feature-gate key"): `kubeadm upgrade apply`, and
+ * `kubeadm init phase upload-certs --config` of the join-credentials step. So the first control plane's upgrade to
+ * such a minor removes them from kubeadm-config first. ControlPlaneKubeletLocalMode: alpha 1.31, GA and locked on in
+ * 1.35, removed in 1.36 (kubeadm's cmd/kubeadm/app/features).
+ */
+export const removedFeatureGates: Readonly<Record<string, string>> = { ControlPlaneKubeletLocalMode: "1.36" };
+
+/** The gates of removedFeatureGates that kubeadm at `kubernetesVersion` no longer knows. */
+export function featureGatesRemovedBy(kubernetesVersion: string): string[] {
+  return Object.entries(removedFeatureGates)
+    .filter(([, minor]) => semver.gte(`${semver.major(kubernetesVersion)}.${semver.minor(kubernetesVersion)}.0`, `${minor}.0`))
+    .map(([gate]) => gate);
+}
+
 function nodeRegistration(apiVersion: string, node: NodeIdentity) {
   return {
     name: node.name,

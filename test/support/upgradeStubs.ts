@@ -6,6 +6,8 @@
 // State (under stubState(root)):
 //   pkg/<name>, hold/<name>     installed packages and holds (shared with the default apt-get and apt-mark stubs)
 //   server-version              what `kubectl version -o json` reports as serverVersion ("v1.35.9")
+//   cluster-config-version      kubeadm-config's ClusterConfiguration kubernetesVersion (default: server-version);
+//                               `kubeadm upgrade apply` writes it last, as kubeadm does
 //   k8s/<node>.kubelet          the kubelet version the Node reports; k8s/<node>.ready ("True"); k8s/<node>.cordoned
 //   drain-mode                  "pdb": drain fails like a blocking PodDisruptionBudget; "pdb-unless-disabled": only
 //                               --disable-eviction gets through; "hang": drain never returns
@@ -89,6 +91,9 @@ case "\${1:-}" in
         image=$(sed -n -E 's/^[[:space:]]*image:[[:space:]]*([^[:space:]]+).*/\1/p' "$manifest" | head -n 1)
         printf 'Running True %s' "$image"
         ;;
+      configmap)
+        printf 'apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: %s\n' "$(cat "$S/cluster-config-version" 2>/dev/null || cat "$S/server-version")"
+        ;;
       --raw=/readyz | --raw)
         if [ -e "$S/readyz-fail" ]; then echo "[-]etcd failed: reason withheld" >&2; exit 1; fi
         printf ok
@@ -157,6 +162,7 @@ case "\${1:-} \${2:-}" in
     [ "$kv" = "$target" ] || { echo "[upgrade/version] FATAL: kubeadm $kv cannot upgrade to $target" >&2; exit 1; }
     set_manifests "$target"
     printf '%s' "$target" >"$S/server-version"
+    printf '%s' "$target" >"$S/cluster-config-version"
     echo "[upgrade/successful] SUCCESS! Your cluster was upgraded to \"$target\". Enjoy!"
     ;;
   "upgrade node")
@@ -256,6 +262,8 @@ export interface ClusterSeed {
   packages?: Record<string, string>;
   /** The apiserver version `kubectl version` reports (default `version`). */
   serverVersion?: string;
+  /** kubeadm-config's kubernetesVersion (default: serverVersion), behind it after a partial `kubeadm upgrade apply`. */
+  clusterConfigVersion?: string;
 }
 
 const minor = (v: string) => v.split(".").slice(0, 2).join(".");
@@ -287,6 +295,7 @@ export function seedCluster(seed: ClusterSeed): (root: string) => void {
     }
     mkdirSync(join(state, "k8s"), { recursive: true });
     writeFileSync(join(state, "server-version"), `v${seed.serverVersion ?? v}`);
+    if (seed.clusterConfigVersion) writeFileSync(join(state, "cluster-config-version"), `v${seed.clusterConfigVersion}`);
     for (const [name, n] of Object.entries(seed.nodes)) {
       writeFileSync(join(state, "k8s", `${name}.kubelet`), `v${n.kubelet ?? v}`);
       writeFileSync(join(state, "k8s", `${name}.ready`), n.ready ?? "True");
