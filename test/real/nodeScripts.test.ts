@@ -4,7 +4,7 @@
 // scripts do not call them on the paths tested here), and the kubectl "stub" only records the call, then execs the
 // real kubectl.
 import test from "ava";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodePaths } from "../../infra/defaults";
@@ -14,9 +14,12 @@ import { drainNodeScript } from "../../lifecycle/scripts/drain";
 import { maintenanceDrainScript, maintenanceEndScript } from "../../lifecycle/scripts/maintenance";
 import { retireWorkerScript } from "../../lifecycle/scripts/retireNode";
 import { uncordonNodeScript } from "../../lifecycle/scripts/uncordon";
+import { preflightChecksScript } from "../../lifecycle/scripts/preflight";
+import { apiserverEtcdClientPaths } from "../../infra/scripts/etcdMember";
+import { realTool } from "../support/realTools";
+import { seedCluster, upgradeStubs } from "../support/upgradeStubs";
 import { startControlPlane, type ControlPlane } from "../support/controlPlane";
 import { callsOf, cleanup, runWithStubs, writeNodeFile, type StubRun } from "../support/stubs";
-import { readFileSync } from "node:fs";
 
 let cp: ControlPlane;
 let dir: string;
@@ -205,4 +208,43 @@ test.serial("real kubectl: wait-for-nodes times out naming the NotReady node, an
   t.notRegex(output(failed).split("\n").filter((l) => /not ready|missing|NotReady|timed out/i.test(l)).join("\n"), /wait-a\b/, "the Ready node is not blamed");
   const ok = await runOnCp0(waitForNodesScript({ node: "cp-0", expectedNodes: ["wait-a"], timeoutSeconds: 30 }));
   t.is(ok.code, 0, output(ok));
+});
+
+test.serial("real kubectl and etcdctl 3.6: pre-flight names the NotReady node and fails; with every node Ready, etcd healthy and /readyz answering it passes (the target kubeadm's fetch and plan are stubs)", async (t) => {
+  await cp.addNodes([{ name: "pre-cp", controlPlane: true, kubeletVersion: `v${from}` }, { name: "pre-worker", kubeletVersion: `v${from}` }, { name: "pre-down", managed: false, kubeletVersion: `v${from}` }]);
+  const admin = readFileSync(cp.adminKubeconfig, "utf8");
+  const pki = (f: string) => readFileSync(join(cp.dir, "pki", f), "utf8");
+  const preflight = (nodes: string[]) =>
+    runWithStubs(
+      preflightChecksScript({
+        node: "pre-cp",
+        kubernetesVersion: to(),
+        nodes,
+        controlPlanes: ["pre-cp"],
+        apiEndpoint: cp.server.replace("https://", ""),
+        etcd: { kind: "external", endpoints: [cp.etcdEndpoint] },
+        timeouts: { preflightHealth: 3, etcdHealth: 10 },
+      }),
+      {
+        setup: (root) => {
+          seedCluster({ version: from, controlPlane: true, nodes: {} })(root);
+          writeNodeFile(root, nodePaths.adminKubeconfig, admin, 0o600);
+          writeNodeFile(root, apiserverEtcdClientPaths.caFile, pki("etcd/ca.crt"));
+          writeNodeFile(root, apiserverEtcdClientPaths.certFile, pki("apiserver-etcd-client.crt"));
+          writeNodeFile(root, apiserverEtcdClientPaths.keyFile, pki("apiserver-etcd-client.key"), 0o600);
+        },
+        stubs: { ...upgradeStubs(), kubectl: `exec '${cp.kubectlPath}' "$@"`, etcdctl: `exec '${realTool("etcdctl")}' "$@"` },
+        env: { KUBEADM_HA_POLL_SECONDS: "1" },
+        timeoutMs: 120_000,
+      },
+    ).then((r) => (cleanup(r.root), r));
+  const failed = await preflight(["pre-cp", "pre-worker", "pre-down"]);
+  t.not(failed.code, 0);
+  t.regex(output(failed), /not every node is Ready after 3s: pre-down \(Ready=False\)/);
+  t.is(callsOf(failed, "etcdctl").length, 0, "nothing after the node check ran");
+  const ok = await preflight(["pre-cp", "pre-worker"]);
+  t.is(ok.code, 0, output(ok));
+  t.regex(output(ok), /all 2 nodes Ready/);
+  t.regex(output(ok), /is healthy/, "the real etcd member answered etcdctl endpoint health");
+  t.regex(output(ok), /API ready through the load balancer/);
 });

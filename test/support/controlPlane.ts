@@ -37,6 +37,8 @@ export interface ControlPlane {
   version: string;
   /** https://127.0.0.1:PORT */
   server: string;
+  /** The etcd member's client URL (https://127.0.0.1:PORT; TLS with the PKI's etcd CA). */
+  etcdEndpoint: string;
   /** kubeadm's admin.conf (group kubeadm:cluster-admins, bound to cluster-admin). */
   adminKubeconfig: string;
   /** The real kubectl of the tier. */
@@ -110,6 +112,7 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
   for (const d of ["logs", "etcd", "kubeconfigs"]) mkdirSync(join(dir, d), { recursive: true });
   const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort] = await freePorts(6);
   const server = `https://127.0.0.1:${apiPort}`;
+  const etcdUrl = `https://127.0.0.1:${etcdClient}`;
 
   // kubeadm picks a global unicast address on `lo` when the advertise address is loopback (and finds none), so the
   // certificates name a documentation address (RFC 5737) and carry 127.0.0.1 as an extra SAN. Important: nothing may
@@ -151,6 +154,7 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
     dir,
     version,
     server,
+    etcdEndpoint: etcdUrl,
     adminKubeconfig: kc("admin.conf"),
     kubectlPath,
     kubectl: (args, o = {}) => run(kubectlPath, ["--kubeconfig", kc("admin.conf"), ...args], { input: o.input, timeoutMs: o.timeoutMs ?? 60_000 }),
@@ -226,7 +230,6 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
   };
 
   try {
-    const etcdUrl = `https://127.0.0.1:${etcdClient}`;
     components.push(
       startComponent(dir, "etcd", realTool("etcd"), [
         "--name=cp-0",
