@@ -17,10 +17,10 @@
 // - On the node, curl and kubeadm (init: there is no apiserver here) and apt-get and systemctl (api-endpoint) are
 //   recording stubs; haproxy and keepalived are the real ones from .tools/ once the apt-get stub "installed" them.
 import test, { ExecutionContext } from "ava";
-import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { AddressInfo, connect, createServer } from "node:net";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { AddressInfo, createServer } from "node:net";
 import { homedir, networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Registration } from "../infra/offline/engine";
@@ -34,6 +34,7 @@ import { runProgram } from "../infra/program";
 import { apiEndpointPaths } from "../infra/scripts/apiEndpoint";
 import { byName, evaluateDev, projectDir } from "./support/program";
 import { makeCaCert, nodePath, writeNodeFile } from "./support/stubs";
+import { startSshd, writeOverlays, type Sshd } from "./support/sshd";
 import { toolPath } from "./support/tools";
 
 interface ConnectionValues {
@@ -44,13 +45,6 @@ interface ConnectionValues {
   dialErrorLimit?: number;
   perDialTimeout?: number;
   proxy?: Omit<ConnectionValues, "proxy">;
-}
-
-interface Sshd {
-  name: string;
-  port: number;
-  log(): string;
-  stop(): Promise<void>;
 }
 
 interface Harness {
@@ -82,114 +76,7 @@ function freePort(): Promise<number> {
   });
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The machine's passwd or group file without the entries named, plus the lines given. */
-function overlay(file: string, replace: string[]): string {
-  const names = new Set(replace.map((l) => l.split(":")[0]));
-  const keep = readFileSync(file, "utf8")
-    .split("\n")
-    .filter((l) => l !== "" && !names.has(l.split(":")[0]));
-  return [...keep, ...replace, ""].join("\n");
-}
-
-/**
- * The overlay /etc/passwd: the program's login user `ubuntu` (uid 0: the sudo stand-in cannot elevate; sshd applies
- * PermitRootLogin prohibit-password to it), the static stack's bastion user `jump` (no shell: a jump host only),
- * sshd's privilege-separation user, and Debian's `haproxy` user that the packaged haproxy.cfg names (and
- * `haproxy -c` looks up).
- */
-function passwdOverlay(home: string): string {
-  return overlay("/etc/passwd", [
-    `ubuntu:x:0:0:kubeadm-ha SSH test login:${home}:/bin/bash`,
-    "jump:x:64999:65534:kubeadm-ha SSH test bastion login:/nonexistent:/usr/sbin/nologin",
-    "sshd:x:65534:65534:sshd privsep:/run/sshd:/usr/sbin/nologin",
-    "haproxy:x:64998:64998::/var/lib/haproxy:/usr/sbin/nologin",
-  ]);
-}
-
-/**
- * `unshare` arguments that run COMMAND... in a private mount namespace with the overlay passwd and group files and a
- * fresh tmpfs on /run holding sshd's privilege-separation directory. unshare execs sh, which execs COMMAND: the child's
- * pid is COMMAND's.
- */
-function inNamespace(overlays: Overlays, command: string[]): string[] {
-  return ["--mount", "--propagation", "private", "--", "/bin/sh", "-c",
-    'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/group && mount -t tmpfs -o mode=0755 tmpfs /run && ' +
-      'mkdir -m 0755 /run/sshd && shift 2 && exec "$@"',
-    "sh", overlays.passwd, overlays.group, ...command];
-}
-
-interface Overlays {
-  passwd: string;
-  group: string;
-}
-
-/** Starts Debian's sshd in a private mount namespace (overlay passwd, tmpfs /run), on 127.0.0.1:port only. */
-async function startSshd(dir: string, name: string, port: number, overlays: Overlays, extra: string[]): Promise<Sshd> {
-  const base = join(dir, name);
-  mkdirSync(base);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", `${name}-host`, "-f", join(base, "host_ed25519")]);
-  const config = join(base, "sshd_config");
-  writeFileSync(config, [
-    `Port ${port}`,
-    "ListenAddress 127.0.0.1",
-    `HostKey ${join(base, "host_ed25519")}`,
-    `PidFile ${join(base, "sshd.pid")}`,
-    `AuthorizedKeysFile ${join(dir, "authorized_keys")}`,
-    "StrictModes no",
-    "UsePAM no",
-    "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no",
-    "PubkeyAuthentication yes",
-    "PermitRootLogin prohibit-password",
-    "PermitUserEnvironment no",
-    "PermitTTY no",
-    "X11Forwarding no",
-    "PrintMotd no",
-    "PrintLastLog no",
-    "UseDNS no",
-    ...extra,
-    "",
-  ].join("\n"));
-  const sshd = toolPath.sshd();
-  try {
-    execFileSync("unshare", inNamespace(overlays, [sshd, "-t", "-f", config]), { stdio: ["ignore", "pipe", "pipe"] });
-  } catch (e) {
-    throw new Error(`sshd -t -f ${config} failed: ${(e as { stderr?: Buffer }).stderr?.toString() ?? String(e)}`);
-  }
-  // -D: the listener stays in the foreground as this child (pid = sshd's); -e: its log goes to stderr.
-  const proc: ChildProcess = spawn("unshare", inNamespace(overlays, [sshd, "-D", "-e", "-f", config]), { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  proc.stderr!.setEncoding("utf8").on("data", (d: string) => (log += d));
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const stop = async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 3000);
-    await exited;
-    clearTimeout(timer);
-  };
-  const by = Date.now() + 5000;
-  while (!(await canConnect(port))) {
-    if (proc.exitCode !== null || Date.now() > by) {
-      await stop();
-      throw new Error(`${name} sshd did not listen on 127.0.0.1:${port}:\n${log}`);
-    }
-    await sleep(50);
-  }
-  return { name, port, log: () => log, stop };
-}
 
 /** A non-loopback interface of this machine with an IPv4 address: `keepalived --config-test` checks it exists. */
 function hostInterface(): string {
@@ -285,9 +172,7 @@ test.before(async () => {
   mkdirSync(join(dir, "home"));
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "kubeadm-ha-test", "-f", join(dir, "test_key")]);
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "test_key.pub")));
-  const overlays: Overlays = { passwd: join(dir, "passwd"), group: join(dir, "group") };
-  writeFileSync(overlays.passwd, passwdOverlay(join(dir, "home")));
-  writeFileSync(overlays.group, overlay("/etc/group", ["haproxy:x:64998:"]));
+  const overlays = writeOverlays(dir, join(dir, "home"));
 
   // The node's sudo stand-in (see the file comment) and its recording stubs.
   const nodeBin = join(dir, "node-bin");
@@ -322,22 +207,23 @@ test.before(async () => {
   writeNodeStubs(dir, nodeStubs);
 
   const [bastionPort, nodePort] = [await freePort(), await freePort()];
-  const bastion = await startSshd(dir, "bastion", bastionPort, overlays, [
+  const authorizedKeys = join(dir, "authorized_keys");
+  const bastion = await startSshd({ dir, name: "bastion", address: "127.0.0.1", port: bastionPort, overlays, authorizedKeys, extra: [
     "AllowUsers ubuntu jump",
     // DEBUG1 logs each forwarded connection (server_request_direct_tcpip): the proof that the run went through here.
     "LogLevel DEBUG1",
     // A jump host only: forwards to the node's sshd and nowhere else.
     "AllowTcpForwarding local",
     `PermitOpen 127.0.0.1:${nodePort}`,
-  ]);
+  ] });
   undo.push(() => bastion.stop());
-  const node = await startSshd(dir, "node", nodePort, overlays, [
+  const node = await startSshd({ dir, name: "node", address: "127.0.0.1", port: nodePort, overlays, authorizedKeys, extra: [
     "AllowUsers ubuntu",
     // Not DEBUG: with -e, a session's debug lines would reach the client's stderr and be mistaken for the step's.
     "LogLevel VERBOSE",
     "AllowTcpForwarding no",
     `SetEnv PATH=${nodeBin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin KUBEADM_HA_ROOT=${root}`,
-  ]);
+  ] });
   undo.push(() => node.stop());
   harness = { dir, root, bastion, node, key: readFileSync(join(dir, "test_key"), "utf8"), steps, sshDirBefore, iface };
 });
@@ -503,7 +389,7 @@ test.serial("REAL SSH through a bastion (ProxyJump): cp-0-read-kubeconfig's exac
   t.is(existsSync(join(homedir(), ".ssh")), h.sshDirBefore, "the machine's ~/.ssh is untouched");
 });
 
-test.serial("REAL SSH through a bastion (ProxyJump): cp-0-init's exact create command takes its secret stdin into a 0600 file (curl, kubeadm: node-side stubs)", async (t) => {
+test.serial("REAL SSH through a bastion (ProxyJump): cp-0-init's exact create command takes its secret stdin, and leaves no copy of it on the node (curl, kubeadm: node-side stubs)", async (t) => {
   const h = harness!;
   const reg = step("cp-0-init");
   t.is(reg.inputs.create, remoteInvocation(initControlPlaneScript({ node: "cp-0" })));
@@ -521,9 +407,7 @@ test.serial("REAL SSH through a bastion (ProxyJump): cp-0-init's exact create co
 
   t.is(run.code, 0, run.stderr);
   t.is(run.stdout, "", "init returns nothing on stdout");
-  const config = nodePath(h.root, initConfigPath);
-  t.is(readFileSync(config, "utf8"), stdin, "the node stored exactly the stdin");
-  t.is(statSync(config).mode & 0o777, 0o600);
+  t.false(existsSync(nodePath(h.root, initConfigPath)), "the configuration (token, certificate key) does not stay on the node");
   for (const line of run.stderr.split("\n").filter((l) => l)) t.true(line.startsWith("[cp-0] init: "), line);
   t.regex(run.stderr, /already initialised/);
   t.false(run.stdout.includes(token!) || run.stderr.includes(token!), "the token never reaches the output");
