@@ -8,12 +8,15 @@
 #     bin/NAME              the newest pinned version of NAME    bin/NAME-VERSION   every pinned version
 #     go/mod, go/build      Go's module and build caches (GOMODCACHE, GOCACHE), kept for the next build
 #     tools.tsv             NAME VERSION PATH of every tool, what tests read (test/support/realTools.ts)
+#     pulumi-home           the PULUMI_HOME of `--env` (plugins/, credentials of a local backend login); the CLI never
+#                           downloads into it: --env turns automatic plugin acquisition and update checks off
 # Idempotent: a tool whose stamp matches is not rebuilt; a warm run touches no network and returns in seconds.
 # A tool already on PATH at exactly the pinned version is linked instead of built.
 #
 # Usage: npm run tools [-- --env | --list | --only NAME[,NAME...] | --help]
 #   (no flag)  build what is missing; print one line per tool: NAME VERSION PATH (progress goes to stderr)
-#   --env      print shell export lines that put the tools first on PATH (eval "$(npm run -s tools -- --env)")
+#   --env      print shell export lines that put the tools first on PATH and point the Pulumi CLI at the cache's
+#              PULUMI_HOME with every download off (eval "$(npm run -s tools -- --env)")
 #   --list     print the pinned tools and whether each is built; build nothing
 #   --only     build only the named tools (e.g. --only kubeadm,kubectl)
 set -euo pipefail
@@ -26,6 +29,13 @@ CACHE=${KUBEADM_HA_TOOLS:-${HOME:?}/.cache/kubeadm-ha/tools}
 # Kubernetes: the two newest minors the Go module proxy serves a release of whose kubeadm the lab can run on its
 # containerd 1.7 and cgroup v1 (1.35 and 1.36; 1.37.2 is served too, and containerd 1.7 is unsupported there).
 # Control-plane binaries of the newer minor only. etcd: kubeadm 1.36's DefaultEtcdVersion (3.6.8).
+# Pulumi CLI: the project's @pulumi/pulumi is 3.270.0, but the Go module proxy serves no pkg/v3 between v3.260.0 and
+# v3.274.0 (v3.270.0 and v3.271.0 are refused); v3.274.0 is the closest served release at or above it (a CLI newer than
+# the SDK is supported, an older one is not). Not built because the proxy refuses them: pulumi-language-nodejs (no
+# version or pseudo-version of its module), the command, random and tls providers (their provider modules at no
+# version; pulumi-command's root module v1.2.1 is served but holds no Go code) and kubernetes 4.34.2 (only a January
+# 2026 pseudo-version of its provider module is served). TypeScript programs still run on this CLI inline, through
+# @pulumi/pulumi's automation API, which needs no language host (test/real/pulumiTools.test.ts).
 PINS=(
   "kubeadm v1.35.4 kubernetes-v1.35.4 k8s.io/kubernetes/cmd/kubeadm"
   "kubeadm v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kubeadm"
@@ -37,6 +47,7 @@ PINS=(
   "etcdctl v3.6.8 etcd-v3.6.8 go.etcd.io/etcd/etcdctl/v3"
   "etcdutl v3.6.8 etcd-v3.6.8 go.etcd.io/etcd/etcdutl/v3"
   "kwok v0.8.0 kwok-v0.8.0 sigs.k8s.io/kwok/cmd/kwok"
+  "pulumi v3.274.0 pulumi-v3.274.0 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
 )
 
 say() { printf 'tools: %s\n' "$*" >&2; }
@@ -58,6 +69,7 @@ ldflags() {
         flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=${date:-1970-01-01T00:00:00Z}"
       done ;;
     etcd*) flags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=$version" ;;
+    pulumi) flags+=" -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" ;;
   esac
   printf '%s' "$flags"
 }
@@ -72,6 +84,8 @@ version_of() {
     etcd) out=v$("$2" --version 2>/dev/null | sed -n 's/^etcd Version: //p') ;;
     etcdctl | etcdutl) out=v$("$2" version 2>/dev/null | sed -n "s/^$1 version: //p") ;;
     kwok) out=$("$2" --version 2>/dev/null | grep -o 'v[0-9][0-9.]*' | head -n 1) ;;
+    pulumi) mkdir -p "$CACHE/pulumi-home"
+      out=$(PULUMI_HOME=$CACHE/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true "$2" version 2>/dev/null) ;;
     *) out="" ;;
   esac || out=""
   printf '%s' "$out"
@@ -178,6 +192,10 @@ main() {
     printf 'export KUBEADM_HA_TOOLS=%q\n' "$CACHE"
     # shellcheck disable=SC2016
     printf 'export PATH=%q:"$PATH"\n' "$CACHE/bin"
+    # The Pulumi CLI: its own home in the cache, and nothing fetched behind the tests' back (a plugin that is not
+    # installed is an error, not a download; no update check, no registry look-up of package names).
+    printf 'export PULUMI_HOME=%q\n' "$CACHE/pulumi-home"
+    printf 'export %s=true\n' PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_REGISTRY_RESOLVE
     return 0
   fi
   go_env
@@ -197,6 +215,7 @@ main() {
     if [[ $name == kwok ]]; then (cd "$WRAPPERS/$wrapper" && go mod download sigs.k8s.io/kwok) && kwok_stages "$version" "$wrapper"; fi
   done
   [[ $mode == list ]] && return 0
+  mkdir -p "$CACHE/pulumi-home"
   publish
   for line in "${PINS[@]}"; do
     read -r name version wrapper pkg <<<"$line"
