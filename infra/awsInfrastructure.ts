@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ClusterConfig } from "./config";
 import { sshUser } from "./defaults";
 import { ClusterInfrastructure } from "./infrastructure";
+import { createBastion } from "./bastion";
 import { ApiLoadBalancer } from "./loadBalancer";
 import { createMachine, createMachineBase } from "./machines";
 import { Network } from "./network";
@@ -54,19 +55,27 @@ export function createAwsInfrastructure(args: AwsInfrastructureArgs, parent?: pu
     { clusterName, ssh: config.ssh.publicKey && inputs.sshPrivateKey ? { publicKey: config.ssh.publicKey, privateKey: inputs.sshPrivateKey } : undefined },
     machineParent,
   );
-  const bastion = createMachine(
-    base,
-    { hostname: "bastion", role: "bastion", instanceType: "t3.micro", volumeGiB: 8, subnetId: network.publicSubnetIds[0], securityGroupIds: [groups.ids.bastion] },
-    machineParent,
-  );
-  const bastionIp = new aws.ec2.Eip("bastion", { domain: "vpc", instance: bastion.id, tags: { Name: `${clusterName}-bastion` } }, { parent: machineParent });
-  const access = { user: sshUser, privateKey: base.sshPrivateKey, bastionHost: bastionIp.publicIp };
+  const bastion = createBastion({ clusterName, base, subnetId: network.publicSubnetIds[0], securityGroupId: groups.ids.bastion }, machineParent);
+  // Pinned: the bastion's host key (the program's own). Not checked: the nodes' host keys, on the hop from the bastion
+  // inside the VPC (each node generates its own at first boot; @pulumi/command keeps no known_hosts).
+  const access = { user: sshUser, privateKey: base.sshPrivateKey, bastionHost: bastion.publicIp, bastionHostKey: bastion.hostKey };
   const zoneSubnet = (i: number) => network.privateSubnetIds[i % network.privateSubnetIds.length];
+  // Only the etcd members take and restore snapshots: only they get the profile that may reach the bucket.
+  const stacked = config.etcdTopology === "stacked";
 
   const cpHosts: NodeHost[] = names.controlPlanes.map((name, i) => {
     const machine = createMachine(
       base,
-      { hostname: name, role: "control-plane", instanceType: config.controlPlane.instanceType, volumeGiB: config.controlPlane.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.controlPlane], replaceable: i > 0 },
+      {
+        hostname: name,
+        role: "control-plane",
+        instanceType: config.controlPlane.instanceType,
+        volumeGiB: config.controlPlane.volumeGiB,
+        subnetId: zoneSubnet(i),
+        securityGroupIds: [groups.ids.controlPlane],
+        replaceable: i > 0,
+        ...(stacked ? { instanceProfileName: base.etcdMemberProfileName } : {}),
+      },
       machineParent,
     );
     return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine, ...(i > 0 ? { replaceableId: machine.id } : {}) };
@@ -83,7 +92,15 @@ export function createAwsInfrastructure(args: AwsInfrastructureArgs, parent?: pu
   const etcdHosts: NodeHost[] = names.etcd.map((name, i) => {
     const machine = createMachine(
       base,
-      { hostname: name, role: "etcd", instanceType: config.etcd.instanceType, volumeGiB: config.etcd.volumeGiB, subnetId: zoneSubnet(i), securityGroupIds: [groups.ids.etcd] },
+      {
+        hostname: name,
+        role: "etcd",
+        instanceType: config.etcd.instanceType,
+        volumeGiB: config.etcd.volumeGiB,
+        subnetId: zoneSubnet(i),
+        securityGroupIds: [groups.ids.etcd],
+        instanceProfileName: base.etcdMemberProfileName,
+      },
       machineParent,
     );
     return { name, privateIp: machine.privateIp, connection: sshConnection(machine.privateIp, access), machine };
@@ -95,8 +112,9 @@ export function createAwsInfrastructure(args: AwsInfrastructureArgs, parent?: pu
     etcd: etcdHosts,
     apiEndpoint: api.endpoint,
     apiCertSANs: api.dnsName.apply((dnsName) => [dnsName]),
-    bastionAddress: bastionIp.publicIp,
+    bastionAddress: bastion.publicIp,
     registerControlPlane: (host, after) => [api.attach(`${host.name}-api`, instanceIds.get(host.name)!, { parent: machineParent, dependsOn: after })],
+    // The etcd members' role: the snapshot bucket's policy goes on it, and only on it.
     nodeRoleName: base.role.name,
     beforeInit: [],
   };

@@ -58,3 +58,60 @@ export function subnetLayout(vpcCidr: string, zones: number): { private: string[
     public: zoneIndexes.map((i) => subBlock(lastBlock, lastBlock.prefix + 3, i)),
   };
 }
+
+/** [first, last] addresses of a block, as numbers (exact: IPv4 fits in a double). */
+export function cidrRange(c: Cidr): [number, number] {
+  const start = ipv4ToInt(c.address);
+  return [start, start + 2 ** (32 - c.prefix) - 1];
+}
+
+/** The union of blocks as sorted, disjoint, non-adjacent [first, last] ranges. */
+export function mergeRanges(ranges: [number, number][]): [number, number][] {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const [s, e] of sorted) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1] + 1) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
+/**
+ * Blocks that are not on the public internet (RFC 6890's special-purpose registry: "this network", private
+ * (RFC 1918), shared CGNAT space, loopback, link-local, IETF protocol assignments, the three documentation ranges,
+ * benchmarking, multicast and reserved). An allowed range made only of these cannot open anything to the internet.
+ */
+export const nonPublicBlocks = [
+  "0.0.0.0/8",
+  "10.0.0.0/8",
+  "100.64.0.0/10",
+  "127.0.0.0/8",
+  "169.254.0.0/16",
+  "172.16.0.0/12",
+  "192.0.0.0/24",
+  "192.0.2.0/24",
+  "192.168.0.0/16",
+  "198.18.0.0/15",
+  "198.51.100.0/24",
+  "203.0.113.0/24",
+  "224.0.0.0/4",
+  "240.0.0.0/4",
+] as const;
+
+/** What a set of allowed ranges reaches: the whole IPv4 space, and how many public (internet) addresses. */
+export function reach(cidrs: Cidr[]): { wholeInternet: boolean; publicAddresses: number } {
+  const union = mergeRanges(cidrs.map(cidrRange));
+  const wholeInternet = union.length === 1 && union[0][0] === 0 && union[0][1] === 2 ** 32 - 1;
+  const total = union.reduce((n, [s, e]) => n + (e - s + 1), 0);
+  const hidden = mergeRanges(nonPublicBlocks.map((b) => cidrRange(parseCidr(b)!)));
+  let nonPublic = 0;
+  for (const [s, e] of union) {
+    for (const [hs, he] of hidden) {
+      const lo = Math.max(s, hs);
+      const hi = Math.min(e, he);
+      if (lo <= hi) nonPublic += hi - lo + 1;
+    }
+  }
+  return { wholeInternet, publicAddresses: total - nonPublic };
+}

@@ -1,6 +1,9 @@
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { EtcdBackups } from "../lifecycle/backups";
+import { CertificateRenewal, certificateRenewalRound, CertificatesOutput } from "../lifecycle/certificates";
+import { certificateDefaults } from "../lifecycle/defaults";
 import { EtcdRestore } from "../lifecycle/restore";
 import { Maintenance } from "../lifecycle/maintenance";
 import { RollingUpgrade } from "../lifecycle/upgrade";
@@ -11,13 +14,16 @@ import { SnapshotBucket } from "./snapshotBucket";
 import { createStaticInfrastructure } from "./staticInfrastructure";
 import { Cni } from "./cni";
 import { ClusterConfig } from "./config";
+import { BootstrapRecord, bootstrapFor, joiningVersion, NodeBootstrap, runStartedAt } from "./bootstrapRecord";
+import { restoreFinished, type DeployedState } from "./deployedState";
+import { machineIdentity, recordedBootstrap } from "./nodeBootstrap";
 import { ControlPlane, ControlPlaneJoins, JoinCredentials } from "./controlPlane";
 import { createEtcdPki } from "./etcdPki";
 import { ExternalEtcd } from "./externalEtcd";
 import { nodeNames } from "./nodeNames";
 import { ClusterShape, EtcdEndpoints } from "./scripts/kubeadmConfig";
 import { waitForNodesScript } from "./scripts/waitForNodes";
-import { nodeStep } from "./steps";
+import { NodeHost, nodeStep } from "./steps";
 import { WorkerPool } from "./workerPool";
 
 export interface ClusterInputs {
@@ -25,7 +31,10 @@ export interface ClusterInputs {
   config: ClusterConfig;
   /** Secret; present when the operator supplies ssh.publicKey. */
   sshPrivateKey?: pulumi.Output<string>;
+  /** What the deployed stack reports about itself (its previous outputs); empty for a new stack. */
+  deployed?: DeployedState;
 }
+
 
 export interface ClusterOutputs {
   kubeconfig: pulumi.Output<string>;
@@ -33,6 +42,12 @@ export interface ClusterOutputs {
   /** Absent when nodes are reached directly. */
   bastionAddress?: pulumi.Output<string>;
   nodes: pulumi.Output<{ name: string; role: string; privateIp: string }[]>;
+  /** Certificate expiries and the renewal round (see lifecycle/certificates.ts). */
+  certificates: pulumi.Output<CertificatesOutput>;
+  /** Each Kubernetes node's bootstrap, recorded once its join (cp-0: init) has finished (see bootstrapRecord.ts). */
+  bootstrap: pulumi.Output<BootstrapRecord>;
+  /** Restore request ids that finished: the deployed ones, plus this run's once its last phase is done. */
+  finishedRestores: pulumi.Output<string[]>;
 }
 
 /** Day-one bootstrap credentials: a kubeadm bootstrap token (abcdef.0123456789abcdef) and a certificate key. */
@@ -95,22 +110,54 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     etcd,
   }));
   const credentials = createJoinCredentials(secretsParent);
+  // Bootstrap inputs pinned per machine: recorded ones for a recorded machine, else the cluster's current version and
+  // this run's credentials round (so a new, replaced or not-yet-joined node gets credentials minted in this run).
+  const current = { kubernetesVersion: joiningVersion(inputs.deployed?.kubernetesVersion, config.kubernetesVersion), round: runStartedAt() };
+  const bootstraps = new Map<string, pulumi.Output<NodeBootstrap>>();
+  const bootstrapOf = (host: NodeHost): pulumi.Output<NodeBootstrap> => {
+    let b = bootstraps.get(host.name);
+    if (!b) {
+      b = machineIdentity(host).apply((machine) => bootstrapFor(inputs.deployed?.bootstrap?.[host.name], machine, current));
+      bootstraps.set(host.name, b);
+    }
+    return b;
+  };
   const cp0Registered = infra.registerControlPlane(cpHosts[0], []);
+  // Certificates: a renewal round is due when the deployed stack's earliest recorded expiry is near (the round is in
+  // the renewal and credential steps' scripts, so preview shows them running).
+  const renewBeforeDays = config.certificates.renewBeforeDays;
+  const renewal = certificateRenewalRound(inputs.deployed?.certificates, new Date(), renewBeforeDays);
+  if (renewal.due) pulumi.log.info(`certificate renewal due: ${renewal.reason}`);
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, kubernetesVersion: config.kubernetesVersion, credentials, joiningNodes: [...names.controlPlanes.slice(1), ...names.workers], initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
-  const cni = new Cni("cni", { name: config.cni.name, version: config.cni.version, podCidr: config.network.podCidr, kubeconfig: controlPlane.kubeconfig, dependsOn: [controlPlane] }, { parent });
+  // A stack deployed before the program minted its own credential keeps its provider's kubeconfig for one run, while
+  // the provider gets its clusterIdentifier: afterwards a new credential is an update of the provider, never a
+  // replacement (which would replace the CNI release with it).
+  const onboarding = inputs.deployed?.kubernetesVersion !== undefined && inputs.deployed.certificates === undefined && inputs.deployed.kubeconfig !== undefined;
+  const cni = new Cni(
+    "cni",
+    {
+      name: config.cni.name,
+      version: config.cni.version,
+      podCidr: config.network.podCidr,
+      kubeconfig: onboarding ? inputs.deployed!.kubeconfig! : controlPlane.kubeconfig,
+      clusterIdentifier: clusterName,
+      dependsOn: [controlPlane],
+    },
+    { parent },
+  );
   const cpJoins = new ControlPlaneJoins(
     "control-plane-joins",
-    { controlPlane, hosts: cpHosts, shape, credentials, stackedEtcd: config.etcdTopology === "stacked", joinAfter: [cni] },
+    { controlPlane, hosts: cpHosts, shape, stackedEtcd: config.etcdTopology === "stacked", bootstrap: bootstrapOf, joinAfter: [cni] },
     { parent },
   );
   // Every other control plane goes behind the API endpoint only once it has joined.
   cpJoins.joins.forEach((join, i) => infra.registerControlPlane(cpHosts[i + 1], [join]));
-  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, kubernetesVersion: config.kubernetesVersion, controlPlane }, { parent });
+  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, bootstrap: bootstrapOf, controlPlane }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(
     "cluster-wait-nodes-ready",
@@ -120,7 +167,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
   const stacked = config.etcdTopology === "stacked";
   const snapshotUri =
     infra.nodeRoleName !== undefined
-      ? new SnapshotBucket("etcd-snapshots", { clusterName, existingBucket: config.snapshots.bucket, retentionDays: config.snapshots.retentionDays, nodeRoleName: infra.nodeRoleName }, { parent }).s3Uri
+      ? new SnapshotBucket("etcd-snapshots", { clusterName, existingBucket: config.snapshots.bucket, retentionDays: config.snapshots.retentionDays, nodeRoleName: infra.nodeRoleName, kmsKeyId: config.snapshots.kmsKeyId }, { parent }).s3Uri
       : config.snapshots.bucket !== undefined
         ? pulumi.output(`s3://${config.snapshots.bucket}/${clusterName}/etcd`)
         : undefined;
@@ -151,11 +198,31 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     },
     { parent },
   );
+  const certificates = new CertificateRenewal(
+    "certificates",
+    {
+      controlPlanes: cpHosts,
+      kubernetesVersion: config.kubernetesVersion,
+      renewBeforeDays,
+      round: renewal.round,
+      etcd: externalEtcd ? pulumi.output(externalEtcd.endpoints).apply((endpoints) => ({ kind: "external" as const, endpoints })) : { kind: "stacked", members: names.controlPlanes },
+      after: [nodesReady, ...upgrade.last],
+      kubeconfig: controlPlane.kubeconfig,
+    },
+    { parent },
+  );
   if (config.maintenance.length > 0) {
     new Maintenance("maintenance", { nodes: config.maintenance, controlPlanes: cpHosts, after: [nodesReady, ...upgrade.last] }, { parent });
   }
-  if (config.restore) {
-    new EtcdRestore(
+  // Important: a finished restore never runs again, on any node: once the stack records its request id, no restore
+  // step is declared (the phases' resources go; a Command without a delete script runs nothing when deleted).
+  const deployedRestores = inputs.deployed?.finishedRestores ?? [];
+  let finishedRestores: pulumi.Output<string[]> = pulumi.output(deployedRestores);
+  if (config.restore && restoreFinished(inputs.deployed ?? {}, config.restore.requestId)) {
+    pulumi.log.info(`restore ${config.restore.requestId} finished in an earlier run: nothing runs again; remove restore from the config (see README "Restoring")`);
+  } else if (config.restore) {
+    const requestId = config.restore.requestId;
+    const restore = new EtcdRestore(
       "etcd-restore",
       {
         snapshot: config.restore.snapshot,
@@ -165,16 +232,27 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
         members: stacked ? cpHosts : etcdHosts,
         controlPlanes: cpHosts,
         apiEndpoint: infra.apiEndpoint,
-        after: [nodesReady, ...backups.ready, ...upgrade.last],
+        after: [nodesReady, ...backups.ready, ...upgrade.last, ...certificates.steps.slice(-1)],
       },
       { parent },
     );
+    // Recorded only once every node's last phase is done: a run that fails halfway leaves it unrecorded (and resumable).
+    const last = restore.phases[restore.phases.length - 1];
+    finishedRestores = pulumi.all(last.map((s) => s.id)).apply(() => [...deployedRestores.filter((id) => id !== requestId), requestId]);
   }
+  const joinedSteps = new Map<string, command.remote.Command>([
+    [cpHosts[0].name, controlPlane.init],
+    ...cpJoins.joins.map((j, i): [string, command.remote.Command] => [cpHosts[i + 1].name, j]),
+    ...workers.joins.map((j, i): [string, command.remote.Command] => [workerHosts[i].name, j]),
+  ]);
+  const bootstrap = pulumi
+    .all([...cpHosts, ...workerHosts].map((h) => recordedBootstrap(joinedSteps.get(h.name)!, bootstrapOf(h)).apply((b): [string, NodeBootstrap] => [h.name, b])))
+    .apply((entries) => Object.fromEntries(entries) as BootstrapRecord);
 
   const nodeList = pulumi.all([
     ...cpHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "control-plane", privateIp: ip }))),
     ...workerHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "worker", privateIp: ip }))),
     ...etcdHosts.map((h) => h.privateIp.apply((ip) => ({ name: h.name, role: "etcd", privateIp: ip }))),
   ]);
-  return { kubeconfig: controlPlane.kubeconfig, apiEndpoint: infra.apiEndpoint, bastionAddress: infra.bastionAddress, nodes: nodeList };
+  return { kubeconfig: controlPlane.kubeconfig, apiEndpoint: infra.apiEndpoint, bastionAddress: infra.bastionAddress, nodes: nodeList, certificates: certificates.output, bootstrap, finishedRestores };
 }

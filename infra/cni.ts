@@ -16,6 +16,9 @@ export function cniChart(name: CniName, podCidr: string): CniChart {
       // IPAM "kubernetes": Cilium uses each node's podCIDR, which the controller-manager carves from podSubnet.
       return { chart: "cilium", repo: "https://helm.cilium.io/", namespace: "kube-system", values: { ipam: { mode: "kubernetes" }, operator: { replicas: 2 } } };
     case "calico":
+      // Important: every pod packet between nodes is encapsulated (VXLAN, also inside a subnet), and BGP is off.
+      // "VXLANCrossSubnet" would route natively between nodes of one subnet, and EC2 drops such packets (a pod address
+      // is not the instance's) unless each instance's source/destination check is off; the machines keep it on.
       return {
         chart: "tigera-operator",
         repo: "https://docs.tigera.io/calico/charts",
@@ -23,7 +26,7 @@ export function cniChart(name: CniName, podCidr: string): CniChart {
         values: {
           installation: {
             cni: { type: "Calico" },
-            calicoNetwork: { ipPools: [{ cidr: podCidr, encapsulation: "VXLANCrossSubnet", natOutgoing: "Enabled", nodeSelector: "all()" }] },
+            calicoNetwork: { bgp: "Disabled", ipPools: [{ cidr: podCidr, encapsulation: "VXLAN", natOutgoing: "Enabled", nodeSelector: "all()" }] },
           },
         },
       };
@@ -40,6 +43,11 @@ export interface CniArgs {
   podCidr: string;
   /** Secret admin kubeconfig; its server is the API load balancer. */
   kubeconfig: pulumi.Output<string>;
+  /**
+   * The cluster's stable name. Important: with it the provider is replaced only when it changes; a new credential
+   * (every certificate renewal round mints one) is then an update of the provider, never a replacement of the CNI.
+   */
+  clusterIdentifier: string;
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -53,7 +61,11 @@ export class Cni extends pulumi.ComponentResource {
 
   constructor(name: string, args: CniArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubeadm-ha:cluster:Cni", name, {}, opts);
-    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: args.kubeconfig, enableServerSideApply: true }, { parent: this, dependsOn: args.dependsOn });
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      { kubeconfig: args.kubeconfig, clusterIdentifier: args.clusterIdentifier, enableServerSideApply: true },
+      { parent: this, dependsOn: args.dependsOn },
+    );
     const chart = cniChart(args.name, args.podCidr);
     this.release = new k8s.helm.v3.Release(
       `${name}-${args.name}`,

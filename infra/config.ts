@@ -24,7 +24,8 @@ export interface ClusterConfig {
     /** An existing VPC and its subnets instead of a new VPC. */
     existing?: { vpcId: string; privateSubnetIds: string[]; publicSubnetIds: string[] };
   };
-  apiAccess: { allowedCidrs: string[]; internal: boolean };
+  /** `allowOpenToWorld`: the explicit opt-in for ranges that together reach (nearly) the whole internet. */
+  apiAccess: { allowedCidrs: string[]; internal: boolean; allowOpenToWorld: boolean };
   ssh: { allowedCidrs: string[]; allowOpenToWorld: boolean; publicKey?: string };
   cni: { name: CniName; version: string };
   /** Kubernetes nodes to keep cordoned and drained; leaving the list uncordons them. */
@@ -36,6 +37,8 @@ export interface ClusterConfig {
   snapshots: SnapshotsConfig;
   /** A declared restore: a new requestId runs one. */
   restore?: { snapshot: string; requestId: string };
+  /** kubeadm certificate renewal: due when the earliest control-plane certificate expires within renewBeforeDays. */
+  certificates: { renewBeforeDays: number };
 }
 
 /** An existing machine reached over SSH. */
@@ -48,6 +51,21 @@ export interface StaticHost {
   privateAddress: string;
   user: string;
   port: number;
+  /**
+   * The host's SSH public host key (`ssh-ed25519 AAAA…`, a line of /etc/ssh/ssh_host_ed25519_key.pub): every
+   * connection to the host verifies it. Absent: the host key is not checked at all (@pulumi/command keeps no
+   * known_hosts).
+   */
+  hostKey?: string;
+}
+
+/** The jump host in front of static hosts. */
+export interface StaticBastion {
+  address: string;
+  user: string;
+  port: number;
+  /** The bastion's SSH public host key; see {@link StaticHost.hostKey}. */
+  hostKey?: string;
 }
 
 export type HostsConfig =
@@ -57,7 +75,7 @@ export type HostsConfig =
       controlPlanes: StaticHost[];
       workers: StaticHost[];
       etcd: StaticHost[];
-      bastion?: { address: string; user: string; port: number };
+      bastion?: StaticBastion;
     };
 
 export type ApiEndpointConfig =
@@ -75,6 +93,11 @@ export interface SnapshotsConfig {
   retentionDays: number;
   /** An existing bucket instead of one the program creates. */
   bucket?: string;
+  /**
+   * AWS only: the ARN of a KMS key. The program's bucket encrypts with it by default and refuses objects encrypted
+   * otherwise; only the etcd members may use it (generate data keys, decrypt).
+   */
+  kmsKeyId?: string;
   /** Upload to S3 (AWS: always; static hosts: only with a bucket and credentials on the members). */
   upload: boolean;
   /** A new value takes one snapshot now. */
@@ -97,6 +120,7 @@ export const configKeys = [
   "apiEndpoint",
   "snapshots",
   "restore",
+  "certificates",
   "sshPrivateKey",
 ] as const;
 
@@ -117,11 +141,27 @@ export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output
   for (const [fullKey, value] of Object.entries(all)) {
     const [ns, key] = splitKey(fullKey);
     if (ns !== projectName) continue;
+    const parsed = parseConfigValue(value);
+    // Pulumi.yaml's placeholder defaults of optional keys ({} and ""): the CLI requires a default for every declared
+    // key, and an empty value means "not set".
+    if (isUnset(parsed)) continue;
     // Validation needs only to know the key is there; the value stays a secret Output.
-    raw[key] = key === "sshPrivateKey" ? secretPresent : parseConfigValue(value);
+    raw[key] = key === "sshPrivateKey" ? secretPresent : parsed;
   }
-  const sshPrivateKey = cfg.getSecret("sshPrivateKey");
+  const sshPrivateKey = raw.sshPrivateKey === undefined ? undefined : cfg.getSecret("sshPrivateKey");
   return { raw, sshPrivateKey };
+}
+
+/**
+ * Config keys that are secret whatever sets them, beyond those Pulumi.yaml declares `secret: true`. sshPrivateKey is
+ * not declared there: the Pulumi CLI requires a value for a declared key without a default and refuses a plaintext
+ * default for a secret one, so declaring it would make every stack set it.
+ */
+export const secretConfigKeys: readonly string[] = ["sshPrivateKey"];
+
+/** An empty object or string: a config key with that value counts as not set. */
+export function isUnset(value: unknown): boolean {
+  return value === "" || (typeof value === "object" && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
 }
 
 function splitKey(fullKey: string): [string, string] {

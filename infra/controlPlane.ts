@@ -2,11 +2,11 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterShape, initConfiguration, joinConfiguration } from "./scripts/kubeadmConfig";
 import { initControlPlaneScript } from "./scripts/initControlPlane";
-import { JoinCredentials as MintedCredentials, mintJoinCredentialsScript, parseJoinCredentials } from "./scripts/mintJoinCredentials";
 import { retireControlPlaneScript } from "../lifecycle/scripts/retireNode";
 import { joinControlPlaneScript } from "./scripts/joinNode";
-import { prepareNodeScript } from "./scripts/prepareNode";
 import { readKubeconfigScript } from "./scripts/readKubeconfig";
+import { NodeBootstrap } from "./bootstrapRecord";
+import { mintJoinCredentials, prepareStep } from "./nodeBootstrap";
 import { bootstrapIgnoreChanges, membershipStep, NodeHost, nodeStep } from "./steps";
 import { controlPlaneEtcdClientStep, ExternalEtcdClientAccess } from "./externalEtcd";
 
@@ -21,15 +21,17 @@ export interface ControlPlaneArgs {
   hosts: NodeHost[];
   /** The kubeadm shape without the per-node parts; the endpoint resolves once the LB exists. */
   shape: pulumi.Output<ClusterShape>;
-  /** The version new nodes install (the same as shape's; plain, so scripts need no Output). */
-  kubernetesVersion: string;
+  /** Each control plane's bootstrap inputs, pinned to its machine (bootstrapRecord.ts). */
+  bootstrap: (host: NodeHost) => pulumi.Output<NodeBootstrap>;
   credentials: JoinCredentials;
   /** Resources cp-0's init must wait for besides its own preparation (the LB target registration, external etcd). */
   initAfter: pulumi.Input<pulumi.Resource>[];
   /** With external etcd: every control plane gets the apiserver-etcd-client certificate before kubeadm runs. */
   externalEtcd?: ExternalEtcdClientAccess;
-  /** Every node that joins (all but the first control plane): fresh join credentials are minted when it changes. */
-  joiningNodes: string[];
+  /** The certificate renewal round (lifecycle/certificates.ts): a new round mints a new admin credential. */
+  credentialRound: string;
+  /** Validity of the admin credential in hours (certificateDefaults.adminCredentialValidityHours). */
+  credentialValidityHours: number;
 }
 
 
@@ -42,16 +44,13 @@ export class ControlPlane extends pulumi.ComponentResource {
   /** Per control plane, the last step before kubeadm may run there (prepare, or the etcd client certificates). */
   readonly prepared: command.remote.Command[];
   readonly init: command.remote.Command;
-  /** Secret: the admin kubeconfig, its server the LB endpoint (kubeadm writes controlPlaneEndpoint into it). */
-  readonly kubeconfig: pulumi.Output<string>;
   /**
-   * Credentials minted on cp-0 at join time (a fresh bootstrap token and the CA hash; the control-plane certificates
-   * re-uploaded): the day-one token lives 24 h and the certificate upload 2 h, so a node joining later needs new
-   * ones. Secret.
+   * Secret: the program's admin kubeconfig, its server the LB endpoint (controlPlaneEndpoint): a client certificate of
+   * its own, minted on cp-0 at creation and again in every certificate renewal round (readKubeconfigScript).
    */
-  readonly joinCredentials?: pulumi.Output<MintedCredentials>;
-  /** The step that mints them; every join waits for it. Absent when no node joins (a single control plane). */
-  readonly mint?: command.remote.Command;
+  readonly kubeconfig: pulumi.Output<string>;
+  /** The control plane that ran `kubeadm init`: every joining node's credentials are minted there. */
+  readonly first: NodeHost;
 
   constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubeadm-ha:cluster:ControlPlane", name, {}, opts);
@@ -59,20 +58,14 @@ export class ControlPlane extends pulumi.ComponentResource {
     this.prepared = out.prepared;
     this.init = out.init;
     this.kubeconfig = out.kubeconfig;
-    this.joinCredentials = out.joinCredentials;
-    this.mint = out.mint;
+    this.first = args.hosts[0];
     this.registerOutputs({ kubeconfig: this.kubeconfig });
   }
 }
 
 export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resource) {
   const prepared = args.hosts.map((host) => {
-    const member = membershipStep(host);
-    const prepare = nodeStep(
-      `${host.name}-prepare`,
-      { host, script: prepareNodeScript({ node: host.name, kubernetesVersion: args.kubernetesVersion }), triggers: member.triggers },
-      { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges, deleteBeforeReplace: member.deleteBeforeReplace },
-    );
+    const prepare = prepareStep(host, args.bootstrap(host), parent);
     return args.externalEtcd ? controlPlaneEtcdClientStep(host, args.externalEtcd, { parent, dependsOn: [prepare] }) : prepare;
   });
   const first = args.hosts[0];
@@ -90,25 +83,13 @@ export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resour
   );
   const read = nodeStep(
     `${first.name}-read-kubeconfig`,
-    { host: first, script: readKubeconfigScript({ node: first.name }), logging: "stderr" },
+    { host: first, script: readKubeconfigScript({ node: first.name, round: args.credentialRound, validityHours: args.credentialValidityHours }), logging: "stderr" },
     { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
   );
-  // Not a bootstrap step: it runs again whenever the set of joining nodes changes (the list is in its script). Its
-  // input holds no Kubernetes version (only the certificate key), so a version bump never re-runs it.
-  const mint =
-    args.joiningNodes.length > 0
-      ? nodeStep(
-          `${first.name}-join-credentials`,
-          { host: first, script: mintJoinCredentialsScript({ node: first.name, forNodes: args.joiningNodes }), stdin: pulumi.interpolate`${args.credentials.certificateKey}\n`, logging: "stderr" },
-          { parent, dependsOn: [init], additionalSecretOutputs: ["stdout"] },
-        )
-      : undefined;
   return {
     prepared,
     init,
     kubeconfig: pulumi.secret(read.stdout),
-    joinCredentials: mint ? pulumi.secret(mint.stdout.apply(parseJoinCredentials)) : undefined,
-    mint,
   };
 }
 
@@ -116,8 +97,9 @@ export interface ControlPlaneJoinsArgs {
   controlPlane: ControlPlane;
   hosts: NodeHost[];
   shape: pulumi.Output<ClusterShape>;
-  credentials: JoinCredentials;
   stackedEtcd: boolean;
+  /** Each control plane's bootstrap inputs, pinned to its machine (the same function as the ControlPlane's). */
+  bootstrap: (host: NodeHost) => pulumi.Output<NodeBootstrap>;
   /** Joins start once the CNI runs, so each joined control plane can turn Ready before the next one joins. */
   joinAfter: pulumi.Input<pulumi.Resource>[];
 }
@@ -128,28 +110,42 @@ export interface ControlPlaneJoinsArgs {
  */
 export class ControlPlaneJoins extends pulumi.ComponentResource {
   readonly joins: command.remote.Command[];
+  /** Per joining control plane, the step that minted its credentials (on cp-0, right before its join). */
+  readonly mints: command.remote.Command[];
 
   constructor(name: string, args: ControlPlaneJoinsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kubeadm-ha:cluster:ControlPlaneJoins", name, {}, opts);
-    this.joins = joinControlPlanes(args, this);
+    const out = joinControlPlanes(args, this);
+    this.joins = out.joins;
+    this.mints = out.mints;
     this.registerOutputs({});
   }
 }
 
-export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Resource): command.remote.Command[] {
+export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Resource): { joins: command.remote.Command[]; mints: command.remote.Command[] } {
   const joins: command.remote.Command[] = [];
+  const mints: command.remote.Command[] = [];
   let previous: command.remote.Command = args.controlPlane.init;
   args.hosts.slice(1).forEach((host, i) => {
     const member = membershipStep(host);
+    const bootstrap = args.bootstrap(host);
+    // Right before this join: after the previous control plane's, whose join downloaded the upload made for it.
+    const minted = mintJoinCredentials(host.name, args.controlPlane.first, { bootstrap, controlPlane: true, after: [previous] }, parent);
     const join = nodeStep(
       `${host.name}-join`,
       {
         host,
         script: joinControlPlaneScript({ node: host.name, stackedEtcd: args.stackedEtcd }),
         stdin: pulumi
-          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials!, args.credentials.certificateKey])
-          .apply(([shape, privateIp, minted, certificateKey]) =>
-            joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash, certificateKey }),
+          .all([args.shape, bootstrap, host.privateIp, minted.credentials, minted.certificateKey!])
+          .apply(([shape, b, privateIp, credentials, certificateKey]) =>
+            joinConfiguration({
+              shape: { ...shape, kubernetesVersion: b.kubernetesVersion },
+              node: { name: host.name, privateIp },
+              bootstrapToken: credentials.token,
+              caCertHash: credentials.caCertHash,
+              certificateKey,
+            }),
           ),
         // Removing this control plane (a lower count) runs this first: after its LB registration is gone, before its
         // machine terminates. The members that stay are the lower-indexed ones, which exist whenever this one does.
@@ -160,13 +156,14 @@ export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Re
       },
       {
         parent,
-        dependsOn: [previous, args.controlPlane.prepared[i + 1], args.controlPlane.mint!, ...args.joinAfter],
-        ignoreChanges: bootstrapIgnoreChanges,
+        dependsOn: [previous, args.controlPlane.prepared[i + 1], minted.step, ...args.joinAfter],
+        // Nothing ignored: a replacement joins with the credentials minted for it (see bootstrapRecord.ts).
         deleteBeforeReplace: member.deleteBeforeReplace,
       },
     );
     joins.push(join);
+    mints.push(minted.step);
     previous = join;
   });
-  return joins;
+  return { joins, mints };
 }

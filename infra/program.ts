@@ -19,12 +19,19 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     pulumi.log.warn("one control plane is not highly available: losing it loses the API and etcd (fine for a lab, not for production)");
   }
   const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
-  const cluster = createCluster({ clusterName, config, sshPrivateKey });
+  const cluster = createCluster({ clusterName, config, sshPrivateKey, deployed });
   return {
     kubeconfig: pulumi.secret(cluster.kubeconfig),
+    // The earliest expiry of any kubeadm certificate on any control plane; details and the renewal round below.
+    certificatesExpireAt: cluster.certificates.apply((c) => c.controlPlaneExpiry ?? null),
+    certificates: cluster.certificates,
     apiEndpoint: cluster.apiEndpoint,
     bastionAddress: cluster.bastionAddress,
     nodes: cluster.nodes,
+    // Read back by the next run (deployedState.ts): which machine each node bootstrapped on, at which version and
+    // credentials round; and which restores finished.
+    bootstrap: cluster.bootstrap,
+    finishedRestores: cluster.finishedRestores,
     kubernetesVersion: config.kubernetesVersion,
     etcdTopology: config.etcdTopology,
   };

@@ -10,6 +10,15 @@ export interface StaticInfrastructureArgs {
   sshPrivateKey: pulumi.Output<string>;
 }
 
+/** The config keys of the static hosts (and bastion) whose host key is not pinned. */
+export function unpinnedHostKeys(hosts: StaticInfrastructureArgs["config"]["hosts"]): string[] {
+  const roles = [["controlPlanes", hosts.controlPlanes], ["workers", hosts.workers], ["etcd", hosts.etcd]] as const;
+  return [
+    ...roles.flatMap(([role, list]) => list.flatMap((h, i) => (h.hostKey ? [] : [`hosts.${role}[${i}]`]))),
+    ...(hosts.bastion && !hosts.bastion.hostKey ? ["hosts.bastion"] : []),
+  ];
+}
+
 /**
  * Existing machines reached over SSH (optionally through a bastion). No cloud resource is registered: the hosts, the
  * API endpoint (an existing load balancer, or HAProxy + keepalived on the control planes with a virtual IP) and the
@@ -24,9 +33,16 @@ export function createStaticInfrastructure(args: StaticInfrastructureArgs, paren
       user: h.user,
       port: h.port,
       privateKey: args.sshPrivateKey,
-      ...(hosts.bastion ? { bastionHost: hosts.bastion.address, bastionUser: hosts.bastion.user, bastionPort: hosts.bastion.port } : {}),
+      hostKey: h.hostKey,
+      ...(hosts.bastion ? { bastionHost: hosts.bastion.address, bastionUser: hosts.bastion.user, bastionPort: hosts.bastion.port, bastionHostKey: hosts.bastion.hostKey } : {}),
     }),
   });
+  const unpinned = unpinnedHostKeys(hosts);
+  if (unpinned.length > 0) {
+    pulumi.log.warn(
+      `SSH host keys are not pinned for ${unpinned.length > 10 ? `${unpinned.slice(0, 10).join(", ")} and ${unpinned.length - 10} more` : unpinned.join(", ")}: their host keys are not checked, so a machine in the middle would receive the join credentials on stdin and run root scripts; set hostKey on each (README: "SSH host keys")`,
+    );
+  }
   const controlPlanes = hosts.controlPlanes.map(toNodeHost);
   const beforeInit: pulumi.Resource[] = [];
   let endpoint: string;

@@ -3,10 +3,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { remoteInvocation } from "./scripts/common";
 
 /**
- * Bootstrap steps that exist once per node are created with the version the cluster had when the node joined;
- * their scripts carry that version. Invariant: a later version bump must never re-run them (that would reinstall
- * and re-init every node at once), so `create` and `stdin` are ignored after creation. Upgrades are separate,
- * ordered steps.
+ * Bootstrap steps of machines that are never replaced in place (cp-0's init, external etcd members) are created with
+ * the version the cluster had then; a later version bump must never re-run them (that would re-init every node at
+ * once), so `create` and `stdin` are ignored after creation. Not for steps of a replaceable machine (prepare, join):
+ * Pulumi fills ignored inputs of a replacement from the old resource, so theirs are pinned per machine instead
+ * (bootstrapRecord.ts). Upgrades are separate, ordered steps.
  */
 export const bootstrapIgnoreChanges = ["create", "stdin"];
 
@@ -22,6 +23,13 @@ export interface SshAccess {
   /** The bastion's SSH user and port; default the node's user, 22. */
   bastionUser?: string;
   bastionPort?: number;
+  /**
+   * The node's SSH public host key (`ssh-ed25519 AAAA…`): the connection fails unless the node proves it holds the
+   * matching private key. Absent: @pulumi/command does not check the node's host key at all.
+   */
+  hostKey?: pulumi.Input<string | undefined>;
+  /** The bastion's SSH public host key, checked on the jump the same way. */
+  bastionHostKey?: pulumi.Input<string | undefined>;
 }
 
 /** A machine that node steps run on. Provider-neutral: an EC2 instance or an existing host. */
@@ -42,19 +50,32 @@ export interface NodeHost {
 
 /**
  * SSH connection values for a node. Connection attempts are retried for up to ~15 minutes (60 × 15 s) so a step
- * can wait for a booting instance; the whole connection is a secret in state.
+ * can wait for a booting instance; the whole connection is a secret in state. With a host key (node or bastion),
+ * @pulumi/command 1.2 accepts only that key (golang.org/x/crypto's FixedHostKey, its key type the only host-key
+ * algorithm offered); a mismatch fails the dial like an unreachable host, retried within the same bound.
  */
 export function sshConnection(address: pulumi.Input<string>, access: SshAccess): pulumi.Output<command.types.input.remote.ConnectionArgs> {
   return pulumi.secret(
-    pulumi.all([address, access.privateKey, access.bastionHost]).apply(([host, privateKey, bastionHost]) => ({
+    pulumi.all([address, access.privateKey, access.bastionHost, access.hostKey, access.bastionHostKey]).apply(([host, privateKey, bastionHost, hostKey, bastionHostKey]) => ({
       host,
       port: access.port ?? 22,
       user: access.user,
       privateKey,
+      ...(hostKey ? { hostKey } : {}),
       dialErrorLimit: 60,
       perDialTimeout: 15,
       ...(bastionHost
-        ? { proxy: { host: bastionHost, port: access.bastionPort ?? 22, user: access.bastionUser ?? access.user, privateKey, dialErrorLimit: 60, perDialTimeout: 15 } }
+        ? {
+            proxy: {
+              host: bastionHost,
+              port: access.bastionPort ?? 22,
+              user: access.bastionUser ?? access.user,
+              privateKey,
+              ...(bastionHostKey ? { hostKey: bastionHostKey } : {}),
+              dialErrorLimit: 60,
+              perDialTimeout: 15,
+            },
+          }
         : {}),
     })),
   );

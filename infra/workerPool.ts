@@ -1,22 +1,24 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { NodeBootstrap } from "./bootstrapRecord";
 import { ControlPlane } from "./controlPlane";
+import { mintJoinCredentials, prepareStep } from "./nodeBootstrap";
 import { ClusterShape, joinConfiguration } from "./scripts/kubeadmConfig";
 import { joinWorkerScript } from "./scripts/joinNode";
-import { prepareNodeScript } from "./scripts/prepareNode";
-import { bootstrapIgnoreChanges, membershipStep, NodeHost, nodeStep } from "./steps";
+import { membershipStep, NodeHost, nodeStep } from "./steps";
 
 export interface WorkerPoolArgs {
   hosts: NodeHost[];
   shape: pulumi.Output<ClusterShape>;
-  /** The version new nodes install (the same as shape's; plain, so scripts need no Output). */
-  kubernetesVersion: string;
+  /** Each worker's bootstrap inputs, pinned to its machine (bootstrapRecord.ts). */
+  bootstrap: (host: NodeHost) => pulumi.Output<NodeBootstrap>;
   controlPlane: ControlPlane;
 }
 
 /**
  * Workers: each is prepared as soon as its machine boots and joins through the API load balancer once cp-0 is
- * initialised. Invariant: workers never wait on each other — a slow or failed worker holds back no other.
+ * initialised, with a token minted for it on cp-0. Invariant: workers never wait on each other — a slow or failed
+ * worker holds back no other.
  */
 export class WorkerPool extends pulumi.ComponentResource {
   readonly joins: command.remote.Command[];
@@ -31,22 +33,24 @@ export class WorkerPool extends pulumi.ComponentResource {
 export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource): command.remote.Command[] {
   return args.hosts.map((host) => {
     const member = membershipStep(host);
-    const prepare = nodeStep(
-      `${host.name}-prepare`,
-      { host, script: prepareNodeScript({ node: host.name, kubernetesVersion: args.kubernetesVersion }), triggers: member.triggers },
-      { parent, dependsOn: host.machine ? [host.machine] : [], ignoreChanges: bootstrapIgnoreChanges, deleteBeforeReplace: member.deleteBeforeReplace },
-    );
+    const bootstrap = args.bootstrap(host);
+    const prepare = prepareStep(host, bootstrap, parent);
+    // A token only: a worker's mint never touches the certificate upload a joining control plane downloads.
+    const minted = mintJoinCredentials(host.name, args.controlPlane.first, { bootstrap, controlPlane: false, after: [args.controlPlane.init] }, parent);
     return nodeStep(
       `${host.name}-join`,
       {
         host,
         script: joinWorkerScript({ node: host.name }),
         stdin: pulumi
-          .all([args.shape, host.privateIp, args.controlPlane.joinCredentials!])
-          .apply(([shape, privateIp, minted]) => joinConfiguration({ shape, node: { name: host.name, privateIp }, bootstrapToken: minted.token, caCertHash: minted.caCertHash })),
+          .all([args.shape, bootstrap, host.privateIp, minted.credentials])
+          .apply(([shape, b, privateIp, credentials]) =>
+            joinConfiguration({ shape: { ...shape, kubernetesVersion: b.kubernetesVersion }, node: { name: host.name, privateIp }, bootstrapToken: credentials.token, caCertHash: credentials.caCertHash }),
+          ),
         triggers: member.triggers,
       },
-      { parent, dependsOn: [prepare, args.controlPlane.init, args.controlPlane.mint!], ignoreChanges: bootstrapIgnoreChanges, deleteBeforeReplace: member.deleteBeforeReplace },
+      // Nothing ignored: a replacement joins with the credentials minted for it (see bootstrapRecord.ts).
+      { parent, dependsOn: [prepare, args.controlPlane.init, minted.step], deleteBeforeReplace: member.deleteBeforeReplace },
     );
   });
 }

@@ -51,7 +51,10 @@ export interface EtcdBackupsArgs {
  * new `snapshots.requestId`. The pre-upgrade snapshot is the rolling upgrade's step; its script comes from here.
  */
 export class EtcdBackups extends pulumi.ComponentResource {
-  /** What a snapshot step must wait for (tools installed on the member). */
+  /**
+   * What a snapshot or restore step must wait for: on every member, its tools (etcdctl/etcdutl) and its schedule step,
+   * which also installs the AWS CLI the uploads and an S3 restore call. Invariant: a step waits for every tool it runs.
+   */
   readonly ready: command.remote.Command[];
 
   constructor(name: string, private readonly args: EtcdBackupsArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -93,7 +96,7 @@ function snapshotScriptOn(args: EtcdBackupsArgs, node: string, reason: string): 
 
 export function createEtcdBackups(args: EtcdBackupsArgs, parent: pulumi.Resource): command.remote.Command[] {
   const s3 = uploadUri(args);
-  const ready = args.members.map((host) => {
+  const readyByMember = args.members.map((host) => {
     const tools =
       args.topology === "stacked"
         ? [nodeStep(`${host.name}-etcd-snapshot-tools`, { host, script: snapshotToolsInstallScript({ node: host.name, etcdVersion: args.etcdVersion }) }, { parent, dependsOn: args.after })]
@@ -115,15 +118,15 @@ export function createEtcdBackups(args: EtcdBackupsArgs, parent: pulumi.Resource
       },
       { parent, dependsOn: [...tools, ...(tools.length === 0 ? args.after : [])] },
     );
-    return tools[0] ?? scheduled;
+    return [...tools, scheduled];
   });
   if (args.snapshots.requestId !== undefined) {
     const first = args.members[0];
     nodeStep(
       `${first.name}-snapshot-request`,
       { host: first, script: snapshotScriptOn(args, first.name, `request-${args.snapshots.requestId}`) },
-      { parent, dependsOn: [ready[0]] },
+      { parent, dependsOn: readyByMember[0] },
     );
   }
-  return ready;
+  return readyByMember.flat();
 }

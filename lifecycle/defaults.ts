@@ -102,3 +102,36 @@ export const upgradeTimeouts: UpgradeTimeouts = {
 
 /** The control-plane components whose pods must be Running and Ready on a control plane after its upgrade. */
 export const controlPlaneComponents = ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
+
+/** How the cluster's kubeadm-managed certificates and the program's own admin credential stay valid. */
+export interface CertificateSettings {
+  /**
+   * `certificates.renewBeforeDays`: a renewal round runs when the earliest control-plane certificate, or the admin
+   * credential the program and the `kubeconfig` output use, expires within this many days. 30: kubeadm's certificates
+   * and the credential live 365 days, so a cluster that is never upgraded is renewed about every 11 months, and a
+   * month leaves room for a failed run and for a stack that is only run now and then.
+   */
+  renewBeforeDays: number;
+  /**
+   * Validity of the admin credential the program mints (`kubeadm kubeconfig user --validity-period`): kubeadm's own
+   * default for client certificates, 365 days.
+   */
+  adminCredentialValidityHours: number;
+}
+
+export const certificateDefaults: CertificateSettings = {
+  renewBeforeDays: 30,
+  adminCredentialValidityHours: 8760,
+};
+
+/** Bounds of the certificate steps (seconds). */
+export const certificateTimeouts = {
+  /** `kubeadm certs renew all`: signs a dozen certificates with local keys. */
+  kubeadmCertsRenew: 300,
+  /** A static pod whose manifest left the manifest directory: the kubelet looks every 20 s, then the pod's grace. */
+  podStop: 120,
+  /** The restarted apiserver answers /readyz (it rebuilds its caches from etcd). */
+  apiserverReady: 600,
+  /** `kubeadm kubeconfig user`: signs one client certificate. */
+  kubeconfigUser: 60,
+} as const;

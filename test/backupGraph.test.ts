@@ -74,3 +74,49 @@ test("external etcd: snapshots and the restore run on the etcd hosts, the apiser
   t.deepEqual(names.filter((n) => n.endsWith("-restore-stop-etcd")).sort(), ["etcd-0-restore-stop-etcd", "etcd-1-restore-stop-etcd", "etcd-2-restore-stop-etcd"]);
   t.deepEqual(names.filter((n) => n.endsWith("-restore-stop-apiserver")).sort(), ["cp-0-restore-stop-apiserver", "cp-1-restore-stop-apiserver", "cp-2-restore-stop-apiserver"]);
 });
+
+test("every step that runs the AWS CLI waits for the step that installs it: the upgrade snapshot, an on-demand snapshot and the restore's fetch wait for the member's schedule step", async (t) => {
+  const e = await evaluateDev(["snapshots={requestId: before-migration}", ...restoreSets]);
+  const schedule = (member: string) => byName(e, `${member}-snapshot-schedule`);
+  t.regex(schedule("cp-0").inputs.create, /snap install aws-cli --classic/, "the schedule step installs the AWS CLI (uploads are on)");
+  for (const step of ["cluster-upgrade-snapshot", "cp-0-snapshot-request"]) {
+    t.regex(byName(e, step).inputs.create, /aws s3 cp/);
+    t.true(waitsFor(e, byName(e, step), schedule("cp-0")), `${step} waits for cp-0-snapshot-schedule`);
+  }
+  for (const cp of ["cp-0", "cp-1", "cp-2"]) {
+    const fetch = byName(e, `${cp}-restore-fetch-and-verify`);
+    t.true(waitsFor(e, fetch, schedule(cp)), `${fetch.name} waits for ${cp}-snapshot-schedule`);
+  }
+  const external = await evaluateDev(["etcdTopology=external", "etcd={count: 3}"]);
+  t.true(waitsFor(external, byName(external, "cluster-upgrade-snapshot"), byName(external, "etcd-0-snapshot-schedule")));
+});
+
+const restoreSteps = (e: { resources: { name: string }[] }) => e.resources.map((r) => r.name).filter((n) => n.includes("-restore-"));
+
+test("a finished restore never runs again: control planes 3 → 5 with restore still set declares no restore step on any node, old or new", async (t) => {
+  const restored = await evaluateDev(restoreSets);
+  t.true(restoreSteps(restored).length > 0);
+  t.deepEqual(restored.stackOutputs.finishedRestores, ["incident-42"], "recorded once every node's last phase is done");
+  const scaled = await evaluateDev([...restoreSets, "controlPlane.count=5"], restored.stackOutputs);
+  t.deepEqual(restoreSteps(scaled), [], "cp-3 and cp-4 never stop their apiserver or restore the old snapshot; cp-0..2 never again");
+  t.deepEqual(scaled.stackOutputs.finishedRestores, ["incident-42"], "the record is kept");
+  const gone = diffEvaluations(restored, scaled).filter((d) => d.urn.includes("-restore-"));
+  t.true(gone.length > 0 && gone.every((d) => d.op === "delete"));
+  for (const d of gone) t.is(restored.resources.find((r) => r.urn === d.urn)!.inputs.delete, undefined, "deleting a phase runs nothing on the node");
+  // A new request id is a new restore.
+  const again = await evaluateDev(["restore={snapshot: s3://team-backups/etcd/before-incident.db, requestId: incident-43}", "controlPlane.count=5"], scaled.stackOutputs);
+  t.is(restoreSteps(again).filter((n) => n.endsWith("-restore-stop-apiserver")).length, 5);
+});
+
+test("a restore the stack has no record of finishing is refused while the members change, naming the key; with the members unchanged it is recorded", async (t) => {
+  const restored = await evaluateDev(restoreSets);
+  const unrecorded = { ...restored.stackOutputs, finishedRestores: [] };
+  const err = await t.throwsAsync(evaluateDev([...restoreSets, "controlPlane.count=5"], unrecorded));
+  t.is(
+    err!.message,
+    "Invalid configuration:\n  restore: restore incident-42 is declared and the stack has no record of it finishing, and this run changes the members (controlPlane.count 3 → 5): a new member would restore the snapshot again while the others serve. Run pulumi up once with the members unchanged (it finishes the restore, or records it as finished), or remove restore, then change the counts",
+  );
+  const same = await evaluateDev(restoreSets, unrecorded);
+  t.deepEqual(diffEvaluations(restored, same).filter((d) => d.urn.includes("-restore-")), [], "the same phases, unchanged: nothing runs");
+  t.deepEqual(same.stackOutputs.finishedRestores, ["incident-42"]);
+});

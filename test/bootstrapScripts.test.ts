@@ -1,4 +1,4 @@
-// Behaviour of the bootstrap step scripts (prepare, init, join, read-kubeconfig, wait-nodes-ready), run for real by
+// Behaviour of the bootstrap step scripts (prepare, init, join, wait-nodes-ready), run for real by
 // bash against a scratch root. kubeadm, kubectl, apt-get, systemctl and friends are RECORDING STUBS
 // (test/support/stubs.ts): none of them exist, or may run, on a test machine.
 import test, { ExecutionContext } from "ava";
@@ -8,7 +8,6 @@ import { initControlPlaneScript } from "../infra/scripts/initControlPlane";
 import { joinControlPlaneScript, joinWorkerScript } from "../infra/scripts/joinNode";
 import { ClusterShape, initConfiguration, joinConfiguration } from "../infra/scripts/kubeadmConfig";
 import { aptSourceLine, minorOf, packagePin, prepareNodeScript } from "../infra/scripts/prepareNode";
-import { readKubeconfigScript } from "../infra/scripts/readKubeconfig";
 import { waitForNodesScript } from "../infra/scripts/waitForNodes";
 import {
   StubRun,
@@ -19,6 +18,7 @@ import {
   runWithStubs,
   seedHolds,
   seedNodes,
+  seedKubeletIdentity,
   seedPackages,
   stubState,
   writeNodeFile,
@@ -260,13 +260,14 @@ const init = initControlPlaneScript({ node: "cp-0" });
 const cp0 = { name: "cp-0", privateIp: "10.0.1.10" };
 const initConfigFile = "/etc/kubeadm-ha/kubeadm-init.yaml";
 
-test(`init stores the config 0600, runs kubeadm init once, leaks neither token nor certificate key, and prints the real CA hash ${STUBS}`, async (t) => {
+test(`init hands kubeadm the config in a 0600 file and removes it after, runs kubeadm init once, leaks neither token nor certificate key ${STUBS}`, async (t) => {
   const s = secrets();
   const config = initConfiguration({ shape, node: cp0, bootstrapToken: s.token, certificateKey: s.certificateKey });
   const r = await run(t, init, { stdin: config, setup: makeCaCert });
   t.is(r.code, 0, r.stderr);
-  t.is(read(r.root, initConfigFile), config);
-  t.is(mode(r.root, initConfigFile), 0o600);
+  t.is(readFileSync(`${stubState(r.root)}/kubeadm-init-config`, "utf8"), config, "kubeadm read the configuration from stdin");
+  t.is(readFileSync(`${stubState(r.root)}/kubeadm-init-config-mode`, "utf8").trim(), "600");
+  t.false(existsSync(nodePath(r.root, initConfigFile)), "the token and certificate key do not stay on the node");
   t.is(mode(r.root, "/etc/kubeadm-ha"), 0o700);
   t.deepEqual(
     callsOf(r, "kubeadm").map((a) => a.slice(0, 4)),
@@ -281,7 +282,7 @@ test(`init stores the config 0600, runs kubeadm init once, leaks neither token n
   t.true(callsOf(r, "curl").every((a) => a.includes("https://127.0.0.1:6443/readyz")));
 });
 
-test(`init on a node with admin.conf never calls kubeadm init, and still stores its configuration ${STUBS}`, async (t) => {
+test(`init on a node with admin.conf never calls kubeadm init, and keeps no copy of its configuration ${STUBS}`, async (t) => {
   const s = secrets();
   const config = initConfiguration({ shape, node: cp0, bootstrapToken: s.token, certificateKey: s.certificateKey });
   const r = await run(t, init, {
@@ -295,7 +296,16 @@ test(`init on a node with admin.conf never calls kubeadm init, and still stores 
   t.deepEqual(callsOf(r, "kubeadm"), []);
   t.regex(r.stderr, /\[cp-0\] init: already initialised/);
   t.is(r.stdout, "");
-  t.is(mode(r.root, initConfigFile), 0o600);
+  t.false(existsSync(nodePath(r.root, initConfigFile)), "nothing of the configuration stays");
+});
+
+test(`a failed init removes its configuration too (the next run gets it on stdin again) ${STUBS}`, async (t) => {
+  const s = secrets();
+  const config = initConfiguration({ shape, node: cp0, bootstrapToken: s.token, certificateKey: s.certificateKey });
+  const r = await run(t, init, { stdin: config, stubs: { kubeadm: 'echo "error execution phase preflight" >&2; exit 1' } });
+  t.not(r.code, 0);
+  t.false(existsSync(nodePath(r.root, initConfigFile)));
+  t.false(existsSync(nodePath(r.root, `${initConfigFile}.tmp`)));
 });
 
 test(`init that failed midway (kubeadm wrote admin.conf, then failed) resets and converges on the next run ${STUBS}`, async (t) => {
@@ -365,8 +375,9 @@ test(`control-plane join stores the config 0600, joins, then waits for Ready and
     stubs: { kubectl: readyOnThirdLook },
   });
   t.is(r.code, 0, r.stderr);
-  t.is(read(r.root, joinConfigFile), config);
-  t.is(mode(r.root, joinConfigFile), 0o600);
+  t.is(readFileSync(`${stubState(r.root)}/kubeadm-join-config`, "utf8"), config, "kubeadm read the configuration from stdin");
+  t.is(readFileSync(`${stubState(r.root)}/kubeadm-join-config-mode`, "utf8").trim(), "600");
+  t.false(existsSync(nodePath(r.root, joinConfigFile)), "the token and certificate key do not stay on the node");
   t.deepEqual(callsOf(r, "kubeadm"), [["join", "--config", nodePath(r.root, joinConfigFile)]]);
   assertNoLeak(t, r, [s.token, s.certificateKey]);
   assertEveryLineNamed(t, r, "cp-1", "join");
@@ -442,7 +453,8 @@ test(`worker join on a fresh node joins as a worker and touches no control-plane
   const r = await run(t, joinWorkerScript({ node: "worker-0" }), { stdin: config });
   t.is(r.code, 0, r.stderr);
   t.deepEqual(callsOf(r, "kubeadm"), [["join", "--config", nodePath(r.root, joinConfigFile)]]);
-  t.is(mode(r.root, joinConfigFile), 0o600);
+  t.is(readFileSync(`${stubState(r.root)}/kubeadm-join-config-mode`, "utf8").trim(), "600");
+  t.false(existsSync(nodePath(r.root, joinConfigFile)));
   t.true(existsSync(nodePath(r.root, "/etc/kubernetes/kubelet.conf")));
   t.false(existsSync(nodePath(r.root, "/etc/kubernetes/admin.conf")));
   t.deepEqual(callsOf(r, "kubectl"), []);
@@ -454,15 +466,7 @@ test(`worker join on a fresh node joins as a worker and touches no control-plane
 // read-kubeconfig and wait-nodes-ready
 // ---------------------------------------------------------------------------------------------------------------
 
-test(`readKubeconfig prints exactly admin.conf on stdout and nothing else ${STUBS}`, async (t) => {
-  const kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    server: https://api.internal.example:6443\n  name: test\n# no trailing newline, 'quotes' and $dollars";
-  const r = await run(t, readKubeconfigScript({ node: "cp-0" }), {
-    setup: (root) => writeNodeFile(root, "/etc/kubernetes/admin.conf", kubeconfig, 0o600),
-  });
-  t.is(r.code, 0, r.stderr);
-  t.is(r.stdout, kubeconfig);
-  assertEveryLineNamed(t, r, "cp-0", "read-kubeconfig");
-});
+// read-kubeconfig (the program's own admin credential): test/certificates.test.ts.
 
 test(`waitForNodes returns once every expected node is registered and Ready ${STUBS}`, async (t) => {
   const r = await run(t, waitForNodesScript({ node: "cp-0", expectedNodes: ["cp-0", "worker-0"] }), {
@@ -502,4 +506,39 @@ test("waitForNodesScript rejects an empty list and names that are not Kubernetes
   t.throws(() => waitForNodesScript({ node: "cp-0", expectedNodes: ["cp-0", "Worker_1", "a b"] }), {
     message: "waitForNodesScript: not Kubernetes node names: Worker_1, a b",
   });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// identity: a machine that already is another node
+// ---------------------------------------------------------------------------------------------------------------
+
+test(`prepare, init and join refuse a machine whose kubelet is another node, before changing anything; the node itself passes on a rerun ${STUBS}`, async (t) => {
+  const s = secrets();
+  const cases = [
+    { step: "prepare", node: "worker-0", script: prepareNodeScript({ node: "worker-0", kubernetesVersion: "1.35.9" }), stdin: "" },
+    { step: "init", node: "cp-0", script: init, stdin: initConfiguration({ shape, node: cp0, bootstrapToken: s.token, certificateKey: s.certificateKey }) },
+    { step: "join", node: "cp-1", script: joinControlPlaneScript({ node: "cp-1", stackedEtcd: true }), stdin: cpJoinConfig(s) },
+    { step: "join", node: "worker-0", script: joinWorkerScript({ node: "worker-0" }), stdin: joinConfiguration({ shape, node: { name: "worker-0", privateIp: "10.0.16.10" }, bootstrapToken: s.token, caCertHash }) },
+  ];
+  for (const c of cases) {
+    // The step's address reaches worker-7, a node of the cluster already (its kubelet, half-reset leftovers and all).
+    const r = await run(t, c.script, {
+      stdin: c.stdin,
+      setup: (root) => {
+        seedKubeletIdentity(root, "worker-7");
+        writeNodeFile(root, "/etc/kubeadm-ha/init-in-progress", "");
+        writeNodeFile(root, "/etc/kubeadm-ha/join-in-progress", "");
+      },
+    });
+    t.not(r.code, 0, c.node);
+    t.deepEqual(r.calls.filter((x) => x.cmd !== "cloud-init"), [], `${c.node} ${c.step}: nothing ran (no reset, no kubeadm, no swapoff, no apt)`);
+    t.regex(r.stderr, new RegExp(`\\[${c.node}\\] ${c.step}: ERROR: refusing to (prepare|initialise|join) it .*: this machine's kubelet is node worker-7, not ${c.node}`));
+  }
+  // A join leaves the kubelet's credentials of its own node: a rerun on that machine passes the check.
+  const first = await run(t, joinWorkerScript({ node: "worker-0" }), { stdin: cases[3].stdin });
+  t.is(first.code, 0, first.stderr);
+  const again = await runWithStubs(joinWorkerScript({ node: "worker-0" }), { root: first.root, stdin: cases[3].stdin });
+  t.is(again.code, 0, again.stderr);
+  t.regex(again.stderr, /\[worker-0\] join: this machine is node worker-0 \(its kubelet's client certificate\)/);
+  t.regex(again.stderr, /already joined/);
 });

@@ -11,10 +11,13 @@ import { parse as parseYaml } from "yaml";
 import { parseSnapshotSummary, saveSnapshotScript, type SaveSnapshotArgs } from "../lifecycle/scripts/saveSnapshot";
 import {
   fetchAndVerifyScript,
+  restoreApiserverPhaseScript,
   restoredDataDir,
+  restoreMemberScript,
   stopEtcdScript,
   type RestorePhase,
 } from "../lifecycle/scripts/restoreSnapshot";
+import { cleanup, runWithStubs, seedKubeletIdentity, writeNodeFile } from "./support/stubs";
 import type { EtcdCluster, EtcdVersion } from "./support/etcdCluster";
 import { EtcdNodes, restoreArgsFor, rigPaths, runRestore, snapshotArgsFor, type PhaseRun, type Topology } from "./support/etcdNodes";
 
@@ -257,4 +260,56 @@ test("the restore builders refuse bad arguments, naming each", (t) => {
       "- member: cp-9 is not in members (cp-0, cp-0)",
     ].join("\n"),
   );
+});
+
+// ---- identity (recording stubs: no etcd needed; the phases refuse before touching one) ----------------------------
+
+test("every restore phase refuses a machine that is another member, before touching anything: a stacked member's kubelet, an external member's ETCD_NAME (recording stubs: nothing else is called)", async (t) => {
+  const members = [
+    { name: "cp-0", peerUrl: "https://10.0.1.10:2380", clientUrl: "https://10.0.1.10:2379" },
+    { name: "cp-1", peerUrl: "https://10.0.1.11:2380", clientUrl: "https://10.0.1.11:2379" },
+  ];
+  const base = {
+    node: "cp-0",
+    requestId: "incident-42",
+    snapshot: "/var/backups/kubeadm-ha/etcd/etcd-cp-0.db",
+    tools: { etcdctl: "/usr/local/bin/etcdctl", etcdutl: "/usr/local/bin/etcdutl" },
+    tls: { cacert: "/etc/kubernetes/pki/etcd/ca.crt", cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt", key: "/etc/kubernetes/pki/etcd/healthcheck-client.key" },
+    member: "cp-0",
+    members,
+  };
+  const tools = (root: string) => {
+    for (const tool of ["etcdctl", "etcdutl"]) writeNodeFile(root, `/usr/local/bin/${tool}`, "#!/usr/bin/env bash\nexit 1\n", 0o755);
+    writeNodeFile(root, "/etc/kubernetes/manifests/etcd.yaml", "# etcd\n");
+    writeNodeFile(root, "/etc/kubernetes/manifests/kube-apiserver.yaml", "# kube-apiserver\n");
+  };
+  const cases: { name: string; script: string; setup: (root: string) => void; message: RegExp }[] = [
+    {
+      name: "stop-etcd, stacked",
+      script: stopEtcdScript({ ...base, topology: "stacked" }),
+      setup: (root) => (tools(root), seedKubeletIdentity(root, "cp-1")),
+      message: /\[cp-0\] restore-stop-etcd: ERROR: refusing to run restore incident-42 on it: this machine's kubelet is node cp-1, not cp-0/,
+    },
+    {
+      name: "stop-apiserver",
+      script: restoreApiserverPhaseScript("stopApiserver", { node: "cp-0", requestId: "incident-42", readyzUrl: "https://api.example:6443/readyz" }),
+      setup: (root) => (tools(root), seedKubeletIdentity(root, "cp-1")),
+      message: /\[cp-0\] restore-stop-apiserver: ERROR: refusing to stop its apiserver for restore incident-42: this machine's kubelet is node cp-1, not cp-0/,
+    },
+    {
+      name: "restore-member, external",
+      script: restoreMemberScript({ ...base, node: "etcd-0", member: "etcd-0", members: members.map((m, i) => ({ ...m, name: `etcd-${i}` })), topology: "external" }),
+      setup: (root) => (tools(root), writeNodeFile(root, "/etc/etcd/etcd.env", "ETCD_NAME=etcd-1\nETCD_DATA_DIR=/var/lib/etcd\n")),
+      message: /\[etcd-0\] restore-member: ERROR: refusing to run restore incident-42 on it: this host's etcd is member etcd-1, not etcd-0/,
+    },
+  ];
+  for (const c of cases) {
+    const r = await runWithStubs(c.script, { setup: c.setup });
+    t.teardown(() => cleanup(r.root));
+    t.not(r.code, 0, c.name);
+    t.deepEqual(r.calls, [], `${c.name}: nothing was called`);
+    t.regex(r.stderr, c.message, c.name);
+    t.true(existsSync(join(r.root, "/etc/kubernetes/manifests/etcd.yaml")) && existsSync(join(r.root, "/etc/kubernetes/manifests/kube-apiserver.yaml")), `${c.name}: manifests in place`);
+    t.false(existsSync(join(r.root, "/var/lib/kubeadm-ha/restore/incident-42")), `${c.name}: no restore state written`);
+  }
 });

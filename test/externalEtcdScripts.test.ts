@@ -423,6 +423,24 @@ test(`etcd-configure ${STUBS}: writes keys 0600 owned by etcd, certs 0644, env a
   assertNoLeak(t, again, [...keyLines(fields.serverKey), ...keyLines(fields.peerKey)]);
 });
 
+test(`etcd-configure ${STUBS}: a host that already runs another member (this address reaches etcd-1) is refused before anything is written`, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "etcd-configure-identity-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const { fields } = await memberBundle(dir);
+  const theirs = "ETCD_NAME=etcd-1\nETCD_DATA_DIR=/var/lib/etcd\n";
+  const r = await runWithStubs(configureEtcdMemberScript({ node: "etcd-0" }), {
+    stdin: etcdMemberBundle(fields),
+    stubs: etcdStubs,
+    setup: (root) => writeNodeFile(root, etcdPaths.envFile, theirs),
+  });
+  t.teardown(() => cleanup(r.root));
+  t.not(r.code, 0);
+  t.regex(r.stderr, /\[etcd-0\] etcd-configure: ERROR: refusing to configure it as etcd member etcd-0: this host's etcd is member etcd-1, not etcd-0/);
+  t.is(readFileSync(nodePath(r.root, etcdPaths.envFile), "utf8"), theirs, "its configuration is untouched");
+  t.deepEqual(callsOf(r, "systemctl"), []);
+  t.false(existsSync(nodePath(r.root, etcdPaths.serverKey)));
+});
+
 test(`etcd-configure ${STUBS}: a bad bundle is refused before anything is written, naming the problem and not the key`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "etcd-configure-bad-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

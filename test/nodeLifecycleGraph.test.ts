@@ -14,20 +14,88 @@ async function change(from: string[], to: string[]) {
   return { before, after, diff, names: (op: string) => diff.filter((d) => d.op === op).map((d) => short(d.urn)).sort() };
 }
 
-test("workers 2 → 5: three workers join with freshly minted credentials; nothing is replaced or deleted", async (t) => {
+test("workers 2 → 5: three workers join, each with a token minted for it; nothing else is minted, replaced or deleted", async (t) => {
   const { after, diff, names } = await change(["workers.count=2"], ["workers.count=5"]);
-  const perWorker = (w: string) => [w, `${w}-drain`, `${w}-join`, `${w}-prepare`, `${w}-uncordon`, `${w}-upgrade`];
+  const perWorker = (w: string) => [w, `${w}-drain`, `${w}-join`, `${w}-join-credentials`, `${w}-prepare`, `${w}-uncordon`, `${w}-upgrade`];
   t.deepEqual(names("create"), [...perWorker("worker-2"), ...perWorker("worker-3"), ...perWorker("worker-4")].sort());
   t.deepEqual(names("delete"), []);
-  t.false(diff.some((d) => d.replace));
-  t.true(names("change").includes("cp-0-join-credentials"), "fresh token and certificate upload for the new nodes");
+  t.deepEqual(diff.filter((d) => d.replace), [], "the nodes already joined keep their credentials");
   const join = byName(after, "worker-4-join");
-  t.true(waitsFor(after, join, byName(after, "cp-0-join-credentials")));
-  const minted = String(byName(after, "cp-0-join-credentials").outputs.stdout).match(/KUBEADM_HA_JOIN_TOKEN=(\S+)/)![1];
-  t.true(String(join.inputs.stdin).includes(`token: ${minted}`), "joins use the minted token, not the day-one one");
-  t.true(byName(after, "cp-0-join-credentials").options.additionalSecretOutputs.includes("stdout"));
-  t.is(byName(after, "cp-0-join-credentials").inputs.logging, "stderr");
-  for (const d of diff.filter((x) => x.op === "change")) t.regex(short(d.urn), /^(cp-0-join-credentials|cluster-wait-nodes-ready|cluster-upgrade-preflight)$/, "only steps that list the nodes change");
+  const mint = byName(after, "worker-4-join-credentials");
+  t.true(waitsFor(after, join, mint));
+  t.is(mint.displayInputs.connection.host, byName(after, "cp-0", "aws:ec2/instance:Instance").outputs.privateIp, "minted on cp-0");
+  const minted = String(mint.outputs.stdout).match(/KUBEADM_HA_JOIN_TOKEN=(\S+)/)![1];
+  t.true(String(join.inputs.stdin).includes(`token: ${minted}`), "the join uses the token minted for it, not the day-one one");
+  t.true(mint.options.additionalSecretOutputs.includes("stdout"));
+  t.is(mint.inputs.logging, "stderr");
+  t.notRegex(String(mint.inputs.create), /kubeadm init phase upload-certs/, "a worker's mint never replaces the certificate upload a control plane downloads");
+  t.is(mint.inputs.stdin, undefined);
+  for (const d of diff.filter((x) => x.op === "change")) t.regex(short(d.urn), /^(cluster-wait-nodes-ready|cluster-upgrade-preflight)$/, "only steps that list the nodes change");
+});
+
+test("every certificate upload after day one has a key of its own: each joining control plane's, minted right after the previous control plane joined", async (t) => {
+  const { before, after, diff } = await change(["controlPlane.count=3"], ["controlPlane.count=5"]);
+  const initKey = /\ncertificateKey: (\S+)\n/.exec(String(byName(before, "cp-0-init").inputs.stdin))![1];
+  const keyOf = (e: Evaluation, cp: string) => String(byName(e, `${cp}-upload-certificate-key`).outputs.hex);
+  const cps = ["cp-1", "cp-2", "cp-3", "cp-4"];
+  t.is(new Set([initKey, ...cps.map((cp) => keyOf(after, cp))]).size, 5, "never the day-one key, never another control plane's");
+  cps.forEach((cp, i) => {
+    t.deepEqual(byName(after, `${cp}-upload-certificate-key`).options.replaceOnChanges, ["keepers"]);
+    const mint = byName(after, `${cp}-join-credentials`);
+    t.is(String(mint.inputs.stdin), `${keyOf(after, cp)}\n`, "the mint uploads with it");
+    t.regex(String(mint.inputs.create), /kubeadm init phase upload-certs/);
+    t.true(String(byName(after, `${cp}-join`).inputs.stdin).includes(`  certificateKey: ${keyOf(after, cp)}\n`), "the control plane decrypts with it");
+    const previous = i === 0 ? byName(after, "cp-0-init") : byName(after, `${cps[i - 1]}-join`);
+    t.true(mint.dependencies.includes(previous.urn), `${cp}'s upload replaces the kubeadm-certs Secret only after ${previous.name} downloaded its own`);
+  });
+  t.deepEqual(diff.filter((d) => d.replace), [], "the joined control planes keep theirs");
+});
+
+/** What Pulumi runs for a changed or replaced resource: an ignoreChanges key keeps the OLD input, also for a replacement. */
+function effective(before: Evaluation, after: Evaluation, name: string, key: string): unknown {
+  const next = byName(after, name);
+  return next.options.ignoreChanges.includes(key) ? byName(before, name).inputs[key] : next.inputs[key];
+}
+const versionOf = (script: unknown) => /^VERSION='([^']+)'$/m.exec(String(script))?.[1];
+
+test("a machine replaced after an upgrade prepares and joins at the cluster's current version, with credentials minted for it; its drain skips it (so nothing leaves it cordoned)", async (t) => {
+  const dayOne = await evaluateDev(["kubernetesVersion=1.35.9"]);
+  const upgraded = await evaluateDev(["kubernetesVersion=1.36.0"], deployedOf(dayOne));
+  t.false(diffEvaluations(dayOne, upgraded).some((d) => /-(prepare|join|join-credentials)$/.test(short(d.urn))), "a bump re-runs no bootstrap step");
+  for (const node of ["worker-1", "cp-2"]) {
+    const after = await evaluateStack("dev", ["kubernetesVersion=1.36.0"], deployedOf(upgraded), [node]);
+    const replaced = diffEvaluations(upgraded, after, [node]).filter((d) => d.replace).map((d) => short(d.urn));
+    t.true(replaced.includes(`${node}-join-credentials`), `${node}: credentials minted for the new machine`);
+    t.is(versionOf(effective(upgraded, after, `${node}-prepare`, "create")), "1.36.0", `${node}: prepares at the cluster's version, not day one's`);
+    const stdin = String(effective(upgraded, after, `${node}-join`, "stdin"));
+    const minted = String(byName(after, `${node}-join-credentials`).outputs.stdout).match(/KUBEADM_HA_JOIN_TOKEN=(\S+)/)![1];
+    t.true(stdin.includes(`token: ${minted}`), `${node}: joins with the token of the new mint`);
+    t.true(byName(after, `${node}-join`).propertyDependencies.stdin.includes(byName(after, `${node}-join-credentials`).urn));
+    if (node.startsWith("worker")) {
+      // The replaced drain step runs its create on the new node: it skips a node whose kubelet reports the target.
+      t.true(replaced.includes(`${node}-drain`));
+      t.is(versionOf(byName(after, `${node}-drain`).inputs.create), versionOf(effective(upgraded, after, `${node}-prepare`, "create")));
+    }
+    const others = diffEvaluations(upgraded, after, [node]).filter((d) => /-(prepare|join|join-credentials)$/.test(short(d.urn)) && !short(d.urn).startsWith(`${node}-`));
+    t.deepEqual(others, [], `${node}: no other node's bootstrap changes`);
+  }
+});
+
+test("a failed first pulumi up resumed hours later mints every pending node's credentials again; once recorded, nothing is minted again", async (t) => {
+  const first = await evaluateStack("dev", [], undefined, undefined, "2030-01-01T08:00:00.000Z");
+  // A failed run records no outputs: the resume sees a stack that reports nothing.
+  const resumed = await evaluateStack("dev", [], undefined, undefined, "2030-01-01T11:00:00.000Z");
+  const diff = diffEvaluations(first, resumed);
+  const mints = first.resources.filter((r) => r.name.endsWith("-join-credentials")).map((r) => r.name).sort();
+  t.true(mints.length > 0);
+  t.deepEqual(diff.filter((d) => d.replace && d.type === "command:remote:Command").map((d) => short(d.urn)).sort(), mints, "every mint runs again (the old upload is gone after 2 h)");
+  for (const name of mints) {
+    const join = byName(resumed, name.replace(/-credentials$/, ""));
+    t.false(join.options.ignoreChanges.includes("stdin"), `${join.name} joins with what the new mint printed`);
+  }
+  const later = await evaluateStack("dev", [], deployedOf(resumed), undefined, "2030-01-03T08:00:00.000Z");
+  t.deepEqual(diffEvaluations(resumed, later), [], "a node recorded as joined keeps its credentials round");
+  t.deepEqual(Object.keys(deployedOf(resumed).bootstrap as object).sort(), ["cp-0", "cp-1", "cp-2", "worker-0", "worker-1"]);
 });
 
 test("workers 5 → 3: the removed workers are drained and their Node deleted before their machines go", async (t) => {
@@ -98,7 +166,10 @@ test("replacing a machine (pulumi up --replace) is a removal and a join: the old
     const diff = diffEvaluations(before, after, [node]);
     const replaced = diff.filter((d) => d.replace).map((d) => short(d.urn)).sort();
     const membership = node.startsWith("worker") ? [node, `${node}-drain`, `${node}-join`, `${node}-prepare`] : [node, `${node}-join`, `${node}-prepare`];
-    t.deepEqual(replaced, membership.sort(), `${node}: exactly its machine and membership steps`);
+    // A replaced control plane also gets its own certificates step (it reports the new machine's certificates). Every
+    // new machine gets credentials minted for it (a control plane: an upload under a key of its own too).
+    const reports = node.startsWith("worker") ? [] : [`${node}-certificates`, `${node}-upload-certificate-key`];
+    t.deepEqual(replaced, [...membership, `${node}-join-credentials`, ...reports].sort(), `${node}: exactly its machine, membership and credentials steps`);
     t.false(diff.some((d) => d.op === "delete" || d.op === "create"));
     for (const name of membership) t.true(byName(after, name).options.deleteBeforeReplace, `${name} is deleted (retired) before its successor exists`);
     const retire = node.startsWith("worker") ? byName(after, `${node}-drain`) : byName(after, `${node}-join`);

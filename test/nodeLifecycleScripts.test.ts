@@ -175,14 +175,16 @@ interface Seed {
   drainMode?: "pdb" | "hang";
   /** Extra preparation (remove a stub, write a file). */
   more?: (root: string) => void;
+  /** The node this machine's kubelet is (default: the node the step runs on; "": no kubelet credentials). */
+  identity?: string;
 }
 
 const etcdIds: Record<string, string> = { "cp-0": "8e9e05c52164694d", "cp-1": "91bc3c398fb3c146", "cp-2": "fd422379fda50e48" };
 const etcdUrls = { "cp-0": "https://10.0.1.10:2379", "cp-1": "https://10.0.2.10:2379", "cp-2": "https://10.0.3.10:2379" };
 
-function seed(s: Seed): (root: string) => void {
+function seed(s: Seed, identity: string): (root: string) => void {
   return (root) => {
-    seedCluster({ version: V, controlPlane: true, nodes: s.nodes })(root);
+    seedCluster({ version: V, controlPlane: true, nodes: s.nodes, identity: s.identity === undefined ? identity : s.identity || undefined })(root);
     const state = stubState(root);
     for (const [node, pods] of Object.entries(s.pods ?? {})) {
       mkdirSync(join(state, "pods"), { recursive: true });
@@ -202,7 +204,7 @@ function seed(s: Seed): (root: string) => void {
 async function run(t: ExecutionContext, script: string, o: { root?: string; seed?: Seed; node?: string; stdin?: string } = {}): Promise<StubRun> {
   const r = await runWithStubs(script, {
     root: o.root,
-    setup: o.root ? undefined : seed(o.seed ?? { nodes: {} }),
+    setup: o.root ? undefined : seed(o.seed ?? { nodes: {} }, o.node ?? "cp-0"),
     stubs: lifecycleStubs(),
     env: { STUB_NODE: o.node ?? "cp-0" },
     stdin: o.stdin,
@@ -357,6 +359,21 @@ test(`retire control plane (stacked etcd): etcd health, drain, member removal, N
   t.regex(again.stderr, /already reset \(no .*admin\.conf, no .*kubelet\.conf\): nothing to do/);
 });
 
+test(`retire control plane on a machine whose kubelet is another node (a phantom cp-3 listed with cp-0's address): refused before any etcd call, drain, deletion or reset ${STUBS}`, async (t) => {
+  const script = retireControlPlaneScript({ node: "cp-3", stackedEtcd: true, remainingEndpoints: remaining, drain: fastDrain, timeouts: { etcdHealth: 0 } });
+  const r = await run(t, script, { node: "cp-3", seed: { nodes: { ...cpNodes, "cp-3": {} }, etcd: threeMembers, identity: "cp-0" } });
+  t.not(r.code, 0);
+  t.deepEqual(r.calls, [], "nothing was asked or changed");
+  t.true(existsSync(nodePath(r.root, "/etc/kubernetes/admin.conf")), "the real cp-0 is untouched");
+  t.is(read(r.root, "etcd/members").split("\n").filter(Boolean).length, 3);
+  t.regex(r.stderr, /\[cp-3\] retire: ERROR: refusing to retire it \(etcd member removal, drain, Node deletion, kubeadm reset\): this machine's kubelet is node cp-0, not cp-3/);
+
+  const anonymous = await run(t, script, { node: "cp-3", seed: { nodes: cpNodes, etcd: threeMembers, identity: "" } });
+  t.not(anonymous.code, 0);
+  t.deepEqual(anonymous.calls, []);
+  t.regex(anonymous.stderr, /refusing to retire it .*: this machine has no kubelet credentials .*, so nothing shows it is node cp-3/);
+});
+
 test(`retire control plane: a failure at kubeadm reset, then a rerun skips what is done (member absent, Node gone) and resets ${STUBS}`, async (t) => {
   const script = retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, drain: fastDrain, timeouts: { etcdHealth: 0 } });
   const failed = await run(t, script, {
@@ -464,6 +481,19 @@ test(`join credentials: certificates uploaded, a fresh token; stdout is exactly 
   }
   t.regex(r.stderr, /\[cp-0\] join-credentials: \[upload-certs\] Storing the certificates in Secret/);
   t.regex(r.stderr, /\[cp-0\] join-credentials: W1125 .*could not fetch a Kubernetes version/, "kubeadm's stderr is logged, filtered");
+  everyLineNames(t, r, "cp-0", "join-credentials");
+});
+
+test(`join credentials for a worker: a token only; the kubeadm-certs upload a joining control plane downloads is left alone, stdin not read ${STUBS}`, async (t) => {
+  let caCert = "";
+  const r = await run(t, mintJoinCredentialsScript({ node: "cp-0", forNodes: ["worker-3"], uploadCertificates: false }), {
+    seed: { nodes: { "cp-0": {} }, more: (root) => (caCert = makeCaCert(root)) },
+    stdin: "",
+  });
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(callsOf(r, "kubeadm"), [["token", "create", "--ttl", "24h0m0s", "--description", "kubeadm-ha join: worker-3", "--kubeconfig", nodePath(r.root, "/etc/kubernetes/admin.conf")]]);
+  t.deepEqual(parseJoinCredentials(r.stdout), { token: read(r.root, "minted-token"), caCertHash: caCertHashOf(readFileSync(caCert, "utf8")) });
+  t.false(existsSync(nodePath(r.root, uploadCertsConfigPath)));
   everyLineNames(t, r, "cp-0", "join-credentials");
 });
 

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { parse } from "yaml";
 import { Evaluation, Registration } from "../infra/offline/engine";
+import { secretConfigKeys } from "../infra/config";
 import { applyOverrides, declaredSecretKeys, diffEvaluations, loadStackConfig, maskSecretValues, renderJson } from "../infra/offline/plan";
 import { byName, evaluateDev, projectDir } from "./support/program";
 
@@ -18,7 +19,7 @@ test("human output: a summary, resource counts, and the ordered steps per node w
   t.regex(stdout, /^kubeadm-ha plan for stack "dev": \d+ resources, \d+ node steps \(evaluated offline in \d+\.\d\d s\)/);
   t.regex(stdout, /\n +6 {2}aws:ec2\/instance:Instance\n/);
   t.regex(stdout, /\n {2}cp-0 \(10\.0\.1\.10\): prepare → init → read-kubeconfig → /);
-  t.regex(stdout, /\n {2}cp-1 \(10\.0\.1\.11\): prepare → join → /);
+  t.regex(stdout, /\n {2}cp-1 \(10\.0\.1\.11\): prepare → join-credentials → join → /);
   t.regex(stdout, /\n {4}1\. cp-0-prepare, cp-1-prepare, cp-2-prepare, worker-0-prepare, worker-1-prepare\n {4}2\. cp-0-init\n/);
 });
 
@@ -33,15 +34,16 @@ test("--json with --set: resources with dependencies, options and masked secrets
   t.is(join.inputs.connection.host, "10.0.16.12");
   t.is(join.inputs.connection.user, "ubuntu");
   t.is(join.inputs.connection.privateKey, "[secret]");
-  t.deepEqual(join.options.ignoreChanges, ["create", "stdin"]);
+  t.deepEqual(join.options.ignoreChanges, []);
   const init = doc.resources.find((r: any) => r.name === "cp-0-init");
   t.true(join.dependencies.includes(init.urn));
   const key = doc.resources.find((r: any) => r.type === "tls:index/privateKey:PrivateKey");
   t.is(key.outputs.privateKeyOpenssh, "[secret]");
   t.false(stdout.includes("BEGIN OPENSSH PRIVATE KEY"));
   const created = doc.diff.filter((d: any) => d.op === "create").map((d: any) => d.urn.split("::").pop()).sort();
-  t.deepEqual(created, ["worker-2", "worker-2-drain", "worker-2-join", "worker-2-prepare", "worker-2-uncordon", "worker-2-upgrade"]);
-  t.false(doc.diff.some((d: any) => d.op === "delete" || d.replace));
+  t.deepEqual(created, ["worker-2", "worker-2-drain", "worker-2-join", "worker-2-join-credentials", "worker-2-prepare", "worker-2-uncordon", "worker-2-upgrade"]);
+  t.false(doc.diff.some((d: any) => d.op === "delete"));
+  t.deepEqual(doc.diff.filter((d: any) => d.replace), [], "the other nodes keep their credentials");
 });
 
 /** The secrets each node's kubeadm configuration carries in a dev evaluation, read from the steps' stdin. */
@@ -53,6 +55,7 @@ async function kubeadmSecrets() {
     initToken: /\n {2}- token: (\S+)\n/.exec(init)![1],
     certificateKey: /\ncertificateKey: (\S+)\n/.exec(init)![1],
     joinToken: /\n {4}token: (\S+)\n/.exec(joinStdin)![1],
+    cp1JoinToken: /\n {4}token: (\S+)\n/.exec(byName(e, "cp-1-join").inputs.stdin)![1],
   };
 }
 
@@ -61,7 +64,7 @@ const userKey = "kubeadm-ha-test-private-key-7c1e9b";
 const ownKeySets = ["--set", "ssh.publicKey=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanTestKey test", "--set", `sshPrivateKey=${userKey}`];
 
 test("--show-secrets prints each node's kubeadm configuration, bootstrap token and certificate key, in text and with --json and --set", async (t) => {
-  const { initToken, certificateKey, joinToken } = await kubeadmSecrets();
+  const { initToken, certificateKey, joinToken, cp1JoinToken } = await kubeadmSecrets();
   t.regex(initToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
   t.regex(joinToken, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
   t.regex(certificateKey, /^[0-9a-f]{64}$/);
@@ -73,15 +76,18 @@ test("--show-secrets prints each node's kubeadm configuration, bootstrap token a
   t.true(initBlock.includes(`      certificateKey: ${certificateKey}\n`));
   const joinBlock = /\n {2}cp-1-join stdin:\n((?: {6}.*\n|\n)+)/.exec(text)?.[1] ?? "";
   t.regex(joinBlock, /^ {6}apiVersion: kubeadm\.k8s\.io\/v1beta4\n {6}kind: JoinConfiguration\n/);
-  t.true(joinBlock.includes(`        token: ${joinToken}\n`));
-  t.true(joinBlock.includes(`    certificateKey: ${certificateKey}\n`));
+  t.true(joinBlock.includes(`        token: ${cp1JoinToken}\n`));
+  t.regex(joinBlock, /\n {8}certificateKey: [0-9a-f]{64}\n/);
+  t.false(joinBlock.includes(certificateKey), "a control plane joins with the fresh upload's key, not the day-one one");
   t.false(text.includes("print as [secret]"));
 
   const { stdout } = await plan(["--json", "--show-secrets", "--set", "workers.count=3", ...ownKeySets]);
   const doc = JSON.parse(stdout);
   const joinStep = doc.resources.find((r: any) => r.name === "worker-2-join");
   t.regex(joinStep.inputs.stdin, /^apiVersion: kubeadm\.k8s\.io\/v1beta4\nkind: JoinConfiguration\n/);
-  t.true(joinStep.inputs.stdin.includes(`    token: ${joinToken}\n`));
+  const minted = /KUBEADM_HA_JOIN_TOKEN=(\S+)/.exec(doc.resources.find((r: any) => r.name === "worker-2-join-credentials").outputs.stdout)![1];
+  t.not(minted, joinToken, "a token of its own");
+  t.true(joinStep.inputs.stdin.includes(`    token: ${minted}\n`));
   t.true(joinStep.inputs.stdin.includes("  name: worker-2\n"));
   t.is(joinStep.inputs.connection.privateKey, userKey);
   t.is(doc.config["kubeadm-ha:sshPrivateKey"], userKey);
@@ -97,7 +103,7 @@ test("without --show-secrets no token, certificate key or --set sshPrivateKey ap
     t.false(text.includes(secret), `text shows ${secret}`);
     t.false(json.includes(secret), `--json shows ${secret}`);
   }
-  t.regex(text, /\nSecret inputs print as \[secret\] \(connection, kubeconfig, stdin of \d+ resources\); --show-secrets prints them\.\n/);
+  t.regex(text, /\nSecret inputs print as \[secret\] \(connection, kubeconfig, stdin, value of \d+ resources\); --show-secrets prints them\.\n/);
   const doc = JSON.parse(json);
   t.is(doc.config["kubeadm-ha:sshPrivateKey"], "[secret]");
   for (const name of ["cp-0-init", "cp-1-join", "worker-0-join"]) {
@@ -108,11 +114,13 @@ test("without --show-secrets no token, certificate key or --set sshPrivateKey ap
   t.is(doc.resources.find((r: any) => r.name === "certificate-key").outputs.hex, "[secret]");
 });
 
-test("every key Pulumi.yaml declares secret: true is masked, also when the stack file holds it in plain text", (t) => {
+test("every secret key (Pulumi.yaml's secret: true, and the program's secretConfigKeys) is masked, also when the stack file holds it in plain text", (t) => {
   const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8"));
-  const declared = Object.entries<any>(project.config).filter(([, d]) => d.secret === true).map(([k]) => `kubeadm-ha:${k}`);
+  const declared = [
+    ...new Set([...Object.entries<any>(project.config).filter(([, d]) => d.secret === true).map(([k]) => `kubeadm-ha:${k}`), ...secretConfigKeys.map((k) => `kubeadm-ha:${k}`)]),
+  ];
   t.true(declared.includes("kubeadm-ha:sshPrivateKey"));
-  t.deepEqual(declaredSecretKeys(project), declared);
+  t.deepEqual(declaredSecretKeys(project).sort(), [...declared].sort());
   const dir = mkdtempSync(join(tmpdir(), "plan-secrets-"));
   try {
     copyFileSync(join(projectDir, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
@@ -208,7 +216,7 @@ test("switching etcdTopology on a deployed stack is refused, naming the key; a n
 test("the skew guard reads the deployed version: a downgrade and a skipped minor are refused, a minor up is planned", async (t) => {
   const deployed = { kubernetesVersion: "1.35.9", etcdTopology: "stacked" };
   const down = await t.throwsAsync(evaluateDev(["kubernetesVersion=1.35.2"], deployed));
-  t.is(down!.message, "Invalid configuration:\n  kubernetesVersion: 1.35.2 is older than the deployed 1.35.9; kubeadm cannot downgrade a cluster (restore an etcd snapshot into a fresh stack instead)");
+  t.is(down!.message, "Invalid configuration:\n  kubernetesVersion: 1.35.2 is older than the deployed 1.35.9; kubeadm cannot downgrade a cluster, and restoring an etcd snapshot brings back data, not older binaries: set kubernetesVersion back to 1.35.9 (an older release needs a new stack built at it)");
   const skip = await t.throwsAsync(evaluateDev(["kubernetesVersion=1.37.0"], deployed));
   t.regex(skip!.message, /kubernetesVersion: 1\.37\.0 skips a minor/);
   const up = await evaluateDev(["kubernetesVersion=1.36.3"], deployed);

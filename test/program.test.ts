@@ -3,7 +3,8 @@ import test from "ava";
 import { parse } from "yaml";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { configKeys } from "../infra/config";
+import { configKeys, isUnset, secretConfigKeys } from "../infra/config";
+import { certificateDefaults } from "../lifecycle/defaults";
 import { defaults } from "../infra/defaults";
 import { Evaluation } from "../infra/offline/engine";
 import { byName, byType, evaluateDev, projectDir, waitsFor } from "./support/program";
@@ -35,8 +36,8 @@ for (const [cp, workers] of [
     t.deepEqual(steps.filter((n) => n.endsWith("-init")), ["cp-0-init"]);
     t.is(steps.filter((n) => /^cp-\d+-join$/.test(n)).length, cp - 1);
     t.is(steps.filter((n) => /^worker-\d+-join$/.test(n)).length, workers);
-    // At most 6 resources per worker across bootstrap and upgrade: instance + 5 steps.
-    if (workers > 0) t.is(steps.filter((n) => n.startsWith("worker-0-")).length + 1, 6);
+    // At most 7 resources per worker across bootstrap and upgrade: instance + its join credentials + 5 steps.
+    if (workers > 0) t.is(steps.filter((n) => n.startsWith("worker-0-")).length + 1, 7);
   });
 }
 
@@ -104,6 +105,12 @@ test("no etcd or kubelet port is reachable from outside the control planes; SSH 
 
 test("every instance: IMDSv2 required, encrypted gp3 root volume, AMI changes ignored, no secret or version in user data", async (t) => {
   const e = await shape(3, 2);
+  const secrets = [
+    byName(e, "bootstrap-token-secret").outputs.result as string,
+    byName(e, "certificate-key").outputs.hex as string,
+    byName(e, "nodes-ssh", "tls:index/privateKey:PrivateKey").outputs.privateKeyOpenssh as string,
+  ];
+  t.true(secrets.every((v) => typeof v === "string" && v.length > 10), "the check can fail: the secrets are known");
   for (const i of byType(e, INSTANCE)) {
     t.is(i.inputs.metadataOptions.httpTokens, "required", i.name);
     t.is(i.inputs.rootBlockDevice.encrypted, true, i.name);
@@ -111,7 +118,10 @@ test("every instance: IMDSv2 required, encrypted gp3 root volume, AMI changes ig
     t.deepEqual(i.options.ignoreChanges, ["ami"], i.name);
     t.is(i.inputs.associatePublicIpAddress, false, i.name);
     t.false(String(i.inputs.userData).includes("1.35"), i.name);
-    t.false(/token|BEGIN|certificateKey/i.test(String(i.inputs.userData)), i.name);
+    // No private key of any kind, and none of the cluster's secrets (IMDSv2 header names like X-aws-ec2-metadata-token
+    // are fine: the bastion's host-key installer needs them).
+    t.false(/PRIVATE KEY|certificateKey|bootstrapToken/.test(String(i.inputs.userData)), i.name);
+    for (const secret of secrets) t.false(String(i.inputs.userData).includes(secret.split("\n").find((l) => l.length > 20 && !l.startsWith("-----")) ?? secret), i.name);
   }
 });
 
@@ -180,11 +190,12 @@ test("cp-0 is behind the LB before init; the others only once joined; the kubead
   t.deepEqual(config.etcd, { local: { dataDir: "/var/lib/etcd" } });
 });
 
-test("bootstrap steps ignore later script changes; their connection goes through the bastion", async (t) => {
+test("init ignores later script changes; prepare and join ignore nothing (their inputs are pinned per machine); their connection goes through the bastion", async (t) => {
   const e = await shape(3, 2);
   const bastionIp = byName(e, "bastion", "aws:ec2/eip:Eip").outputs.publicIp;
-  for (const step of byType(e, COMMAND).filter((s) => /-(prepare|init|join)$/.test(s.name))) {
-    t.deepEqual(step.options.ignoreChanges, ["create", "stdin"], step.name);
+  t.deepEqual(byName(e, "cp-0-init").options.ignoreChanges, ["create", "stdin"]);
+  for (const step of byType(e, COMMAND).filter((s) => /-(prepare|join|join-credentials)$/.test(s.name))) {
+    t.deepEqual(step.options.ignoreChanges, [], step.name);
   }
   for (const step of byType(e, COMMAND)) {
     t.is(step.inputs.connection.proxy.host, bastionIp, step.name);
@@ -204,6 +215,14 @@ test("the CNI chart's pod range matches kubeadm's podSubnet (calico)", async (t)
   const rules = byType(e, INGRESS).map((r) => r.name);
   t.true(rules.some((n) => n.includes("udp-4789")), "Calico VXLAN between nodes");
   t.false(rules.some((n) => n.includes("udp-8472")), "no Cilium port with Calico");
+});
+
+test("Calico encapsulates every pod packet (VXLAN, BGP off): the instances keep EC2's source/destination check, which drops natively routed pod traffic", async (t) => {
+  const e = await shape(3, 2, ["cni={name: calico}"]);
+  const network = byType(e, "kubernetes:helm.sh/v3:Release")[0].inputs.values.installation.calicoNetwork;
+  t.is(network.bgp, "Disabled");
+  t.deepEqual(network.ipPools.map((p: any) => p.encapsulation), ["VXLAN"], "never VXLANCrossSubnet or None: both route natively inside a subnet");
+  for (const instance of byType(e, INSTANCE)) t.not(instance.inputs.sourceDestCheck, false, `${instance.name} keeps the check`);
 });
 
 test("stack outputs: API endpoint, bastion, nodes with private IPs, version and topology", async (t) => {
@@ -227,13 +246,15 @@ test("invalid config fails before any resource is registered", async (t) => {
   t.deepEqual((err as any).registeredTypes, ["pulumi:pulumi:Stack"], "only the stack itself, nothing to build");
 });
 
-test("Pulumi.yaml declares every key, and its defaults are the program's", (t) => {
+test("Pulumi.yaml declares every key but the secret ones, each with a default (the real CLI requires a value for a declared key without one), and its defaults are the program's", (t) => {
   const project = parse(readFileSync(join(projectDir, "Pulumi.yaml"), "utf8"));
   t.is(project.name, "kubeadm-ha");
   t.is(project.runtime.name, "nodejs");
   const keys = Object.keys(project.config);
-  t.deepEqual(keys.sort(), [...configKeys].sort(), "Pulumi.yaml declares exactly the keys the program reads");
+  t.deepEqual(keys.sort(), configKeys.filter((k) => !secretConfigKeys.includes(k)).sort(), "Pulumi.yaml declares exactly the keys the program reads, but the secret ones");
   for (const key of keys) t.truthy(project.config[key].description, key);
+  for (const key of keys) t.true("default" in project.config[key], `${key} has a default`);
+  for (const key of ["etcd", "apiEndpoint", "restore"]) t.true(isUnset(project.config[key].default), `${key}: its placeholder default reads as not set`);
   t.is(project.config.kubernetesVersion.default, defaults.kubernetesVersion);
   t.is(project.config.etcdTopology.default, defaults.etcdTopology);
   t.deepEqual(project.config.controlPlane.default, defaults.controlPlane);
@@ -245,7 +266,8 @@ test("Pulumi.yaml declares every key, and its defaults are the program's", (t) =
   t.deepEqual(project.config.snapshots.default, defaults.snapshots);
   t.deepEqual(project.config.maintenance.default, []);
   t.deepEqual(project.config.hosts.default, { provider: "aws" });
-  t.true(project.config.sshPrivateKey.secret);
+  t.deepEqual(project.config.certificates.default, { renewBeforeDays: certificateDefaults.renewBeforeDays });
+  t.true(secretConfigKeys.includes("sshPrivateKey"));
   const pkg = JSON.parse(readFileSync(join(projectDir, "package.json"), "utf8"));
   t.is(pkg.main, "infra/index.ts");
   t.is(pkg.exports, undefined);

@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { leaderGuardScript, snapshotScheduleScript, snapshotSchedulePaths, snapshotTimerUnit } from "../lifecycle/scripts/snapshotSchedule";
 import { run, startEtcdCluster } from "./support/etcdCluster";
-import { runWithStubs } from "./support/stubs";
+import { fetchAndVerifyScript } from "../lifecycle/scripts/restoreSnapshot";
+import { cleanup, runWithStubs, writeNodeFile } from "./support/stubs";
 import { toolPath } from "./support/tools";
 
 for (const version of ["3.4", "3.5"] as const) {
@@ -72,4 +73,56 @@ test("timer install writes the units once and enables the timer (recording stubs
   t.is(second.code, 0, second.stderr);
   t.deepEqual(second.calls.filter((c) => c.cmd === "systemctl").map((c) => c.args.join(" ")), ["enable --now kubeadm-ha-etcd-snapshot.timer"], "no reload when nothing changed");
   t.throws(() => snapshotTimerUnit("daily'; rm -rf /"), { message: /OnCalendar/ });
+});
+
+/** A restore's fetch phase on a stacked member, fetching from S3. */
+function s3FetchScript(): string {
+  return fetchAndVerifyScript({
+    node: "cp-0",
+    requestId: "incident-42",
+    topology: "stacked",
+    snapshot: "s3://team-backups/etcd/before-incident.db",
+    tools: { etcdctl: "/usr/local/bin/etcdctl", etcdutl: "/usr/local/bin/etcdutl" },
+    tls: { cacert: "/etc/kubernetes/pki/etcd/ca.crt", cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt", key: "/etc/kubernetes/pki/etcd/healthcheck-client.key" },
+    member: "cp-0",
+    members: [{ name: "cp-0", peerUrl: "https://10.0.1.10:2380", clientUrl: "https://10.0.1.10:2379" }],
+  });
+}
+
+/** The member's etcdctl and etcdutl (never reached: the fetch fails first). */
+function withEtcdTools(root: string): void {
+  for (const tool of ["etcdctl", "etcdutl"]) writeNodeFile(root, `/usr/local/bin/${tool}`, "#!/usr/bin/env bash\nexit 1\n", 0o755);
+}
+
+/** An aws that records its first argument and "copies" an empty file (which the fetch then refuses). */
+const emptyAws = [
+  "#!/usr/bin/env bash",
+  `printf '{"cmd":"aws","args":["%s"]}\\n' "$1" >>"$KUBEADM_HA_STUB_CALLS"`,
+  '[ "$2" = cp ] || exit 1',
+  ': >"$' + '{!#}"',
+].join("\n");
+
+/** snap: `install aws-cli` puts emptyAws next to the stubs. */
+const snapInstallsAws = [
+  'if [ "$1" = install ] && [ "$2" = aws-cli ]; then',
+  `  cat >"$(dirname "$0")/aws" <<'AWS'`,
+  emptyAws,
+  "AWS",
+  '  chmod +x "$(dirname "$0")/aws"',
+  '  echo "aws-cli 2.27 from Amazon Web Services installed"',
+  "fi",
+].join("\n");
+
+test("the restore's fetch from S3 installs the AWS CLI before calling it on a member without one (recording stubs: snap and aws are not on this machine)", async (t) => {
+  const r = await runWithStubs(s3FetchScript(), { stubs: { snap: snapInstallsAws }, systemPath: "/usr/bin:/bin", setup: withEtcdTools });
+  t.teardown(() => cleanup(r.root));
+  t.not(r.code, 0, "the stub aws copies an empty file");
+  const order = r.calls.filter((c) => c.cmd === "snap" || c.cmd === "aws").map((c) => `${c.cmd} ${c.args[0]}`);
+  t.deepEqual(order.slice(0, 2), ["snap install", "aws s3"], "installed first, then used");
+  t.regex(r.stderr, /\[cp-0\] restore-fetch: installing the AWS CLI \(snap aws-cli\)/);
+  t.regex(r.stderr, /refusing snapshot s3:\/\/team-backups\/etcd\/before-incident\.db: the file is empty/);
+
+  const present = await runWithStubs(s3FetchScript(), { stubs: { snap: snapInstallsAws, aws: emptyAws.split("\n").slice(2).join("\n") }, systemPath: "/usr/bin:/bin", setup: withEtcdTools });
+  t.teardown(() => cleanup(present.root));
+  t.deepEqual(present.calls.filter((c) => c.cmd === "snap"), [], "an AWS CLI already there is used as it is");
 });

@@ -199,9 +199,18 @@ test.before(async () => {
   ].join("\n"), { mode: 0o755 });
   writeFileSync(join(nodeStubs, "kubeadm"), [
     "#!/bin/bash",
-    "# recording stub (test/sshStep.test.ts): an initialised node must not run kubeadm again",
+    "# recording stub (test/sshStep.test.ts): an initialised node must not run kubeadm init again; kubeconfig user",
+    "# prints the fixture kubeconfig (the read-kubeconfig step's credential)",
     `printf 'kubeadm %s\\n' "$*" >>'${dir}/node-calls.log'`,
+    `if [ "$1 $2" = "kubeconfig user" ] && [ -f '${dir}/kubeconfig-fixture' ]; then cat '${dir}/kubeconfig-fixture'; exit 0; fi`,
     "exit 1",
+    "",
+  ].join("\n"), { mode: 0o755 });
+  writeFileSync(join(nodeStubs, "kubectl"), [
+    "#!/bin/bash",
+    "# recording stub (test/sshStep.test.ts): kubeadm-config's ClusterConfiguration",
+    `printf 'kubectl %s\\n' "$*" >>'${dir}/node-calls.log'`,
+    `case "$*" in *"get configmap kubeadm-config"*) printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\ncontrolPlaneEndpoint: api.example:6443\\n' ;; *) exit 1 ;; esac`,
     "",
   ].join("\n"), { mode: 0o755 });
   writeNodeStubs(dir, nodeStubs);
@@ -370,22 +379,24 @@ test.serial("the registered connection of a static host's step: the configured a
   t.true(reg.secretInputs.includes("connection"));
 });
 
-test.serial("REAL SSH through a bastion (ProxyJump): cp-0-read-kubeconfig's exact create command prints the node's admin.conf", async (t) => {
+test.serial("REAL SSH through a bastion (ProxyJump): cp-0-read-kubeconfig's exact create command prints the credential kubeadm minted (kubeadm, kubectl: node-side stubs)", async (t) => {
   const h = harness!;
   const reg = step("cp-0-read-kubeconfig");
-  t.is(reg.inputs.create, remoteInvocation(readKubeconfigScript({ node: "cp-0" })));
+  const script = readKubeconfigScript({ node: "cp-0", round: "initial", validityHours: 8760 });
+  t.is(reg.inputs.create, remoteInvocation(script));
   t.is(reg.inputs.stdin, undefined);
-  const adminConf = `apiVersion: v1\nkind: Config\n# scratch admin.conf ${randomBytes(8).toString("hex")}\n`;
-  writeNodeFile(h.root, "/etc/kubernetes/admin.conf", adminConf, 0o600);
+  writeNodeFile(h.root, "/etc/kubernetes/admin.conf", "apiVersion: v1\nkind: Config\n", 0o600);
+  const kubeconfig = `apiVersion: v1\nkind: Config\nusers:\n- name: kubeadm-ha-admin\n  user:\n    client-certificate-data: ${randomBytes(8).toString("hex")}\n`;
+  writeFileSync(join(h.dir, "kubeconfig-fixture"), kubeconfig);
   const before = logSizes(h);
 
   const run = await runOverSsh(h, toLoopback(reg.inputs.connection as ConnectionValues, h), reg.inputs.create as string);
 
   t.is(run.code, 0, run.stderr);
-  t.is(run.stdout, adminConf, "stdout is exactly the file");
-  t.deepEqual(run.stderr.split("\n").filter((l) => l), ["[cp-0] read-kubeconfig: done"]);
+  t.is(run.stdout, kubeconfig, "stdout is exactly the minted kubeconfig");
+  t.true(run.stderr.split("\n").filter((l) => l).every((l) => l.startsWith("[cp-0] read-kubeconfig: ")));
   assertThroughBastion(t, h, before.bastion, before.node);
-  assertSudoRan(t, h, readKubeconfigScript({ node: "cp-0" }), before.sudo);
+  assertSudoRan(t, h, script, before.sudo);
   t.is(existsSync(join(homedir(), ".ssh")), h.sshDirBefore, "the machine's ~/.ssh is untouched");
 });
 
@@ -413,7 +424,7 @@ test.serial("REAL SSH through a bastion (ProxyJump): cp-0-init's exact create co
   t.false(run.stdout.includes(token!) || run.stderr.includes(token!), "the token never reaches the output");
   const nodeCalls = readFileSync(join(h.dir, "node-calls.log"), "utf8");
   t.regex(nodeCalls, /^curl .*https:\/\/127\.0\.0\.1:6443\/readyz/m);
-  t.notRegex(nodeCalls, /^kubeadm /m);
+  t.notRegex(nodeCalls, /^kubeadm (init|reset)/m);
   assertThroughBastion(t, h, before.bastion, before.node);
   assertSudoRan(t, h, initControlPlaneScript({ node: "cp-0" }), before.sudo);
 });

@@ -58,10 +58,10 @@ for (const { title, sets, shape } of shapes) {
       const r = byName.get(step.id)!;
       // Dependencies on other steps (commands); machines, keys and the LB are input dependencies, not order.
       const stepDeps = r.dependencies.map((u) => byUrn.get(u)).filter((n): n is string => n !== undefined).sort();
-      // The first step waits for the end of bootstrap and for every member's snapshot tooling (the snapshot step needs it).
+      // The first step waits for the end of bootstrap and for every member's snapshot tooling and schedule step (the
+      // snapshot step runs etcdctl and the AWS CLI the schedule step installs).
       const names = [...byName.keys()];
-      const tools = names.filter((n) => n.endsWith("-etcd-snapshot-tools"));
-      const backupReady = tools.length > 0 ? tools : names.filter((n) => n.endsWith("-snapshot-schedule"));
+      const backupReady = names.filter((n) => n.endsWith("-etcd-snapshot-tools") || n.endsWith("-snapshot-schedule"));
       t.true(backupReady.length > 0);
       const planned = step.after.length === 0 ? ["cluster-wait-nodes-ready", ...backupReady] : [...step.after];
       // A worker's drain also waits for the worker's own join: on removal its delete (the retire) runs before the machine goes.
@@ -78,15 +78,17 @@ for (const { title, sets, shape } of shapes) {
       t.regex(r.inputs.create, new RegExp(`^NODE='${step.action.kind === "preflight" || step.action.kind === "snapshot" ? step.runsOn : step.node}'$`, "m"), `${step.id} names its node`);
     }
 
-    // The offline plan groups the steps per node by prefix; a worker has exactly six resources in all.
+    // The offline plan groups the steps per node by prefix; a worker has exactly seven resources in all (its
+    // join-credentials step runs on cp-0).
     const planned = stepsOf(e);
     for (const w of shape.workers) {
-      t.deepEqual(planned.filter((s) => s.node === w).map((s) => s.step), ["prepare", "join", "drain", "upgrade", "uncordon"]);
+      t.deepEqual(planned.filter((s) => s.node === w).map((s) => s.step), ["prepare", "join-credentials", "join", "drain", "upgrade", "uncordon"]);
       const own = e.resources.filter((r) => r.custom && (r.name === w || r.name.startsWith(`${w}-`)));
       t.deepEqual(own.map((r) => `${r.type} ${r.name}`).sort(), [
         `aws:ec2/instance:Instance ${w}`,
         `${commandType} ${w}-drain`,
         `${commandType} ${w}-join`,
+        `${commandType} ${w}-join-credentials`,
         `${commandType} ${w}-prepare`,
         `${commandType} ${w}-uncordon`,
         `${commandType} ${w}-upgrade`,
@@ -106,7 +108,9 @@ test("a version bump (1.35.9 -> 1.36.0) updates every upgrade step in place and 
   t.deepEqual(diff.filter((d) => d.op !== "change"), [], "nothing created or deleted");
   t.deepEqual(diff.filter((d) => d.replace), [], "nothing replaced");
   t.deepEqual(diff.filter((d) => d.type !== commandType).map((d) => `${d.type} ${name(d.urn)}`), [], "no instance, LB, security group, user data or helm change");
-  t.deepEqual(diff.map((d) => name(d.urn)).sort(), plan.map((s) => s.id).sort(), "exactly the upgrade steps change");
+  // ...and each control plane's certificates step, which reports again after the upgrade renewed its certificates.
+  const certificates = ["cp-0", "cp-1", "cp-2"].map((cp) => `${cp}-certificates`);
+  t.deepEqual(diff.map((d) => name(d.urn)).sort(), [...plan.map((s) => s.id), ...certificates].sort(), "exactly the upgrade steps change, and the certificate reports after them");
   for (const d of diff) t.deepEqual(d.keys, ["create"], `${name(d.urn)}: only its script`);
 
   const afterSteps = commands(after);
@@ -114,8 +118,9 @@ test("a version bump (1.35.9 -> 1.36.0) updates every upgrade step in place and 
     t.regex(afterSteps.get(s.id)!.inputs.create, /1\.36\.0/, `${s.id} targets 1.36.0`);
     t.notRegex(afterSteps.get(s.id)!.inputs.create, /VERSION='1\.35\.9'/);
   }
-  // Bootstrap steps keep their version out of the diff (ignoreChanges), so they never re-run on a bump.
-  for (const bootstrap of ["cp-0-prepare", "cp-0-init", "cp-1-join", "worker-0-prepare", "worker-0-join", "cluster-wait-nodes-ready"]) {
+  // Bootstrap steps keep the version their machine was bootstrapped at (the stack's bootstrap record), so they never
+  // re-run on a bump; nor are new join credentials minted.
+  for (const bootstrap of ["cp-0-prepare", "cp-0-init", "cp-1-join", "cp-1-join-credentials", "worker-0-prepare", "worker-0-join", "worker-0-join-credentials", "cluster-wait-nodes-ready"]) {
     t.false(diff.some((d) => name(d.urn) === bootstrap), `${bootstrap} unchanged`);
   }
 });

@@ -3,7 +3,7 @@
 // test/support/upgradeStubs.ts: a fake cluster whose state the stubs read and change). Resuming after a failure at
 // each phase: test/upgradeResume.test.ts.
 import test from "ava";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { drainNodeScript, drainsNotReadyNodes } from "../lifecycle/scripts/drain";
@@ -137,8 +137,9 @@ test(`a minor change rewrites the apt source and key; a patch bump leaves both a
 
 for (const [target, message] of [
   ["1.37.0", /refusing to skip a minor: the cluster is at v1\.35\.9 and the target is v1\.37\.0; upgrade one minor at a time \(to v1\.36\.x first\)/],
-  ["1.34.0", /refusing to downgrade: the cluster is at v1\.35\.9 and the target v1\.34\.0 is older/],
-  ["1.35.8", /refusing to downgrade: the cluster is at v1\.35\.9 and the target v1\.35\.8 is older/],
+  // A snapshot restore brings back data, not older binaries: the advice is to keep the deployed version.
+  ["1.34.0", /refusing to downgrade: the cluster is at v1\.35\.9 and the target v1\.34\.0 is older \(kubeadm cannot downgrade, and restoring an etcd snapshot brings back data, not older binaries\): set kubernetesVersion back to v1\.35\.9/],
+  ["1.35.8", /refusing to downgrade: the cluster is at v1\.35\.9 and the target v1\.35\.8 is older \(kubeadm cannot downgrade, and restoring an etcd snapshot brings back data, not older binaries\): set kubernetesVersion back to v1\.35\.9/],
 ] as const) {
   test(`every step refuses ${target} on a cluster at 1.35.9, on the node, before changing anything ${STUBS}`, async (t) => {
     for (const step of everyStep(target)) {
@@ -289,4 +290,40 @@ test(`cp-0 after a partial kubeadm upgrade apply (manifests at the target, kubea
   t.is(r.code, 0, r.stderr);
   t.deepEqual(mutations(r), [], "kubeadm-config now names the target (apply wrote it): the rerun skips");
   t.regex(r.stderr, /already runs v1\.36\.0 and kubeadm-config names it/);
+});
+
+test(`an earlier bootstrap's kubeadm configurations (bootstrap token, certificate key) are removed by the node's next upgrade step, even one with nothing to upgrade ${STUBS}`, async (t) => {
+  const leftovers = ["/etc/kubeadm-ha/kubeadm-init.yaml", "/etc/kubeadm-ha/kubeadm-join.yaml"];
+  for (const [node, script] of [
+    ["cp-0", upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: TO, timeouts: fast })],
+    ["worker-0", upgradeWorkerScript({ node: "worker-0", kubernetesVersion: TO, timeouts: fast })],
+  ] as const) {
+    const seed = cluster(TO);
+    const r = await run(t, script, {
+      seed: { ...seed, extraFiles: Object.fromEntries(leftovers.map((f) => [f, "kind: InitConfiguration\ntoken: abcdef.0123456789abcdef\n"])) },
+      node,
+    });
+    t.is(r.code, 0, r.stderr);
+    for (const f of leftovers) {
+      t.false(existsSync(nodePath(r.root, f)), `${node}: ${f} removed`);
+      t.true(r.stderr.includes(`removed ${f}: a kubeadm configuration with a bootstrap token, left by an earlier bootstrap`));
+    }
+    t.regex(r.stderr, /nothing to do/);
+  }
+});
+
+test(`every upgrade step that changes a node refuses on a machine whose kubelet is another node, before changing anything ${STUBS}`, async (t) => {
+  const steps = [
+    upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }),
+    upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", timeouts: fast }),
+    upgradeKubeletScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }),
+    upgradeWorkerScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }),
+  ];
+  for (const script of steps) {
+    // cp-1's address reaches cp-0 (say, two config entries with one address).
+    const r = await run(t, script, { seed: cluster(FROM, { identity: "cp-0" }) });
+    t.not(r.code, 0);
+    t.deepEqual(mutations(r), []);
+    t.regex(r.stderr, /\[cp-1\] upgrade(-kubeadm|-control-plane|-kubelet)?: ERROR: refusing to upgrade .*: this machine's kubelet is node cp-0, not cp-1/);
+  }
 });

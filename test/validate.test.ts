@@ -85,7 +85,7 @@ test("empty instance types are rejected", (t) => {
 
 test("SSH open to 0.0.0.0/0 needs the explicit opt-in", (t) => {
   t.deepEqual(problems((c) => (c.ssh.allowedCidrs = ["0.0.0.0/0"])), [
-    "ssh.allowedCidrs[0]: 0.0.0.0/0 opens SSH to the whole internet; list your own ranges, or set ssh.allowOpenToWorld: true to accept that",
+    "ssh.allowedCidrs: 0.0.0.0/0 covers the whole IPv4 space: SSH to the bastion would be open to the entire internet; list your own ranges, or set ssh.allowOpenToWorld: true to accept that",
   ]);
   t.deepEqual(problems((c) => (c.ssh = { allowedCidrs: ["0.0.0.0/0"], allowOpenToWorld: true })), []);
 });
@@ -102,7 +102,7 @@ test("an operator key pair needs both halves", (t) => {
 
 test("unknown keys are rejected, naming them", (t) => {
   t.deepEqual(problems((c) => (c.controlPlanes = { count: 3 })), [
-    "controlPlanes: unknown key; known keys: kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, sshPrivateKey",
+    "controlPlanes: unknown key; known keys: kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, sshPrivateKey",
   ]);
 });
 
@@ -148,7 +148,10 @@ test("maintenance names must be nodes of this cluster", (t) => {
 
 // Snapshots and restore (issue 5).
 test("snapshot and restore settings are checked", (t) => {
-  t.deepEqual(problems((c) => (c.snapshots = { keep: 0, requestId: "now please" })), ["snapshots.keep: must be at least 1, got 0", "snapshots.requestId: must be 1 to 64 letters, digits, '.', '_' or '-'"]);
+  t.deepEqual(problems((c) => (c.snapshots = { keep: 0, requestId: "now please" })), [
+    "snapshots.keep: must be at least 1, got 0",
+    "snapshots.requestId: must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+  ]);
   t.deepEqual(problems((c) => (c.restore = { snapshot: "backup.db" })), [
     'restore.snapshot: must be an s3://bucket/key URI or an absolute path, got "backup.db"',
     "restore.requestId: is required: a new value runs the restore once",
@@ -171,6 +174,8 @@ const lab = (c: any) => {
   c.apiEndpoint = { address: "10.0.0.10:6443" };
   c.sshPrivateKey = "[secret]";
   c.ssh = {};
+  // No firewall rules exist on static hosts: allowed ranges there are refused (see below).
+  delete c.apiAccess;
 };
 
 test("static hosts: a valid lab passes, counts come from the lists", (t) => {
@@ -218,4 +223,17 @@ test("static hosts: the lists decide the counts, and HAProxy on 6443 is rejected
 
 test("apiEndpoint is rejected on AWS, where the program builds the load balancer", (t) => {
   t.deepEqual(problems((c) => (c.apiEndpoint = { address: "lb:6443" })), ["apiEndpoint: applies only to static hosts; on AWS the program builds the API load balancer (see apiAccess)"]);
+});
+
+test("certificates.renewBeforeDays: a whole number from 1 to 364, default 30; unknown sub-keys refused", (t) => {
+  const ok = validateConfig({ ...valid(), certificates: { renewBeforeDays: 60 } });
+  t.deepEqual(ok.problems, []);
+  t.is("config" in ok && ok.config?.certificates.renewBeforeDays, 60);
+  const d = validateConfig(valid());
+  t.is("config" in d && d.config?.certificates.renewBeforeDays, 30);
+  for (const bad of [0, 365, 1.5, "soon"]) {
+    const r = validateConfig({ ...valid(), certificates: { renewBeforeDays: bad } });
+    t.true(r.problems.some((p) => p.path === "certificates.renewBeforeDays"), JSON.stringify(bad));
+  }
+  t.true(validateConfig({ ...valid(), certificates: { renewBefore: 10 } }).problems.some((p) => p.path.startsWith("certificates")));
 });

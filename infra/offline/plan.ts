@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { projectName } from "../config";
+import { projectName, secretConfigKeys } from "../config";
 import { Evaluation, Registration, secretMarker } from "./engine";
 
 export interface StackConfig {
@@ -39,11 +39,12 @@ export function loadStackConfig(projectDir: string, stack: string): StackConfig 
   return { config: toPulumiStrings(values), secretKeys: [...secretKeys] };
 }
 
-/** The `namespace:key` of every config key a parsed Pulumi.yaml declares `secret: true`. */
+/** The `namespace:key` of every secret config key: those a parsed Pulumi.yaml declares `secret: true`, and secretConfigKeys. */
 export function declaredSecretKeys(project: { config?: Record<string, unknown> }): string[] {
-  return Object.entries<any>(project.config ?? {})
+  const declared = Object.entries<any>(project.config ?? {})
     .filter(([, decl]) => decl !== null && typeof decl === "object" && decl.secret === true)
     .map(([key]) => (key.includes(":") ? key : `${projectName}:${key}`));
+  return [...new Set([...declared, ...secretConfigKeys.map((k) => `${projectName}:${k}`)])];
 }
 
 /**

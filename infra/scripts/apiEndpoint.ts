@@ -362,7 +362,7 @@ apply_service() {
   local unit=$1 marker
   marker="$PENDING_DIR/$(basename "$2")"
   timeout 60 systemctl enable --quiet "$unit" 2>&1 | log_output || die "could not enable $unit"
-  if ! systemctl is-active --quiet "$unit"; then
+  if ! timeout 30 systemctl is-active --quiet "$unit"; then
     log "starting $unit"
     timeout 120 systemctl restart "$unit" 2>&1 | log_output || die "could not start $unit"
   elif [ -e "$marker" ]; then
@@ -370,7 +370,7 @@ apply_service() {
     timeout 120 systemctl reload "$unit" 2>&1 | log_output || die "could not reload $unit"
   fi
   rm -f "$marker"
-  systemctl is-active --quiet "$unit" || die "$unit is not running"
+  timeout 30 systemctl is-active --quiet "$unit" || die "$unit is not running"
 }
 
 # 3. Services.

@@ -38,7 +38,7 @@ export function sampleScripts(): SampleScript[] {
       script: joinControlPlaneScript({ node: "cp-2", stackedEtcd: false }),
     },
     { name: "joinWorkerScript", script: joinWorkerScript({ node: "worker-0" }) },
-    { name: "readKubeconfigScript", script: readKubeconfigScript({ node: "cp-0" }) },
+    { name: "readKubeconfigScript", script: readKubeconfigScript({ node: "cp-0", round: "before-20271201T220505Z", validityHours: 8760 }) },
     {
       name: "waitForNodesScript",
       script: waitForNodesScript({ node: "cp-0", expectedNodes: ["cp-0", "cp-1", "cp-2", "worker-0", "worker-1"] }),
@@ -80,6 +80,7 @@ function nodeLifecycleSamples(): SampleScript[] {
     { name: "retireControlPlaneScript (external etcd)", script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: false }) },
     { name: "removeEtcdMemberScript", script: removeEtcdMemberScript({ node: "cp-2", remainingEndpoints }) },
     { name: "mintJoinCredentialsScript", script: mintJoinCredentialsScript({ node: "cp-0", forNodes: ["cp-3", "worker-3", "worker-4"] }) },
+    { name: "mintJoinCredentialsScript (a worker: token only)", script: mintJoinCredentialsScript({ node: "cp-0", forNodes: ["worker-3"], uploadCertificates: false }) },
   ];
 }
 

@@ -4,6 +4,7 @@
 import { isIPv4 } from "node:net";
 import { stepTimeouts } from "../defaults";
 import { nodeScript, shellQuote } from "./common";
+import { etcdMemberIdentityBash } from "./nodeIdentity";
 
 /** Where an etcd member keeps its files (paths on the node). */
 export const etcdPaths = {
@@ -354,6 +355,7 @@ UNIT_CONTENT=${shellQuote(etcdSystemdUnit())}
 # Present while a changed configuration has not been applied by a restart yet.
 PENDING="$ETC_DIR/.restart-pending"
 ${bundleHelpers}
+${etcdMemberIdentityBash}
 
 getent passwd "$ETCD_USER" >/dev/null || die "no user $ETCD_USER (the etcd-install step creates it)"
 install -d -m 0755 "$ETC_DIR" "$PKI_DIR" "$(dirname "$UNIT_FILE")"
@@ -375,6 +377,8 @@ member=$(sed -n 's/^ETCD_NAME=//p' "$stage/envFile")
 data_dir=$(sed -n 's/^ETCD_DATA_DIR=//p' "$stage/envFile")
 [ -n "$member" ] || die "the env file in the bundle sets no ETCD_NAME"
 [[ $data_dir == /* ]] || die "the env file in the bundle sets no absolute ETCD_DATA_DIR"
+# A host that already runs another member keeps its configuration (this address reaches the wrong machine).
+require_etcd_member_identity "configure it as etcd member $member" "$member"
 
 # etcd refuses a data directory others can read.
 install -d -m 0700 "$R$data_dir"
@@ -389,15 +393,15 @@ printf '%s' "$UNIT_CONTENT" >"$stage/unit"
 place_file "$stage/unit" "$UNIT_FILE" 0644 root:root
 
 # --no-block: the start of a new member returns only once a quorum runs, and the other members start in parallel.
-systemctl daemon-reload
+timeout 60 systemctl daemon-reload || die "systemctl daemon-reload failed or hung (60 s)"
 if [ -e "$PENDING" ]; then
   log "configuration of member $member changed: (re)starting etcd"
-  systemctl enable etcd 2>&1 | log_output
-  systemctl restart --no-block etcd 2>&1 | log_output
+  timeout 60 systemctl enable etcd 2>&1 | log_output || die "could not enable etcd"
+  timeout 60 systemctl restart --no-block etcd 2>&1 | log_output || die "could not restart etcd"
   rm -f "$PENDING"
 else
   log "configuration of member $member unchanged"
-  systemctl enable --now --no-block etcd 2>&1 | log_output
+  timeout 60 systemctl enable --now --no-block etcd 2>&1 | log_output || die "could not start etcd"
 fi
 
 # A member that cannot start (a bad path, a port in use) fails here, with its journal, rather than as a timeout of
@@ -406,8 +410,8 @@ state=""
 restarts=0
 for ((i = 0; i < 10; i++)); do
   sleep "${"${KUBEADM_HA_POLL_SECONDS:-2}"}"
-  state=$(systemctl show -p ActiveState --value etcd 2>/dev/null || true)
-  restarts=$(systemctl show -p NRestarts --value etcd 2>/dev/null || true)
+  state=$(timeout 30 systemctl show -p ActiveState --value etcd 2>/dev/null || true)
+  restarts=$(timeout 30 systemctl show -p NRestarts --value etcd 2>/dev/null || true)
   restarts=${"${restarts:-0}"}
   if [ "$state" = active ] || [ "$state" = failed ] || [ "$restarts" != 0 ]; then break; fi
 done
@@ -416,7 +420,7 @@ if [ "$state" = active ]; then
 elif [ "$state" = activating ] && [ "$restarts" = 0 ]; then
   log "etcd starting (member $member reports ready once a quorum of members runs; etcd-healthy waits for that)"
 else
-  journalctl -u etcd -n 30 --no-pager 2>&1 | log_output || true
+  timeout 30 journalctl -u etcd -n 30 --no-pager 2>&1 | log_output || true
   die "etcd is ${"${state:-unknown}"} after $restarts automatic restarts: see its journal above"
 fi
 `;

@@ -2,14 +2,18 @@
 // Pure: arguments in, bash out.
 import { stepTimeouts } from "../defaults";
 import { nodeScript, shellQuote } from "./common";
+import { nodeIdentityBash } from "./nodeIdentity";
 
-/** Where the init step keeps the kubeadm init configuration (it carries the bootstrap token and certificate key). */
+/**
+ * Where the init step puts the kubeadm init configuration while kubeadm reads it. It carries the bootstrap token and
+ * the certificate key: root-only, and removed when the step ends, whatever the outcome (a rerun gets it on stdin again).
+ */
 export const initConfigPath = "/etc/kubeadm-ha/kubeadm-init.yaml";
 
 
 /**
- * Step "init". Stdin: the kubeadm init configuration (initConfiguration()). Stdout: nothing (progress goes to stderr;
- * the join-credentials step reports the CA hash with each fresh token).
+ * Step "init". Stdin: the kubeadm init configuration (initConfiguration()), kept in a 0600 file only while the step
+ * runs. Stdout: nothing (progress goes to stderr; the join-credentials step reports the CA hash with each fresh token).
  *
  * kubeadm's own output is kept out of the pulumi log where it could leak: `--skip-token-print` and
  * `--skip-certificate-key-print`, and the whole output passes redact_kubeadm (lib.sh), which drops the join commands,
@@ -23,8 +27,13 @@ IN_PROGRESS="$R/etc/kubeadm-ha/init-in-progress"
 ADMIN_CONF="$R/etc/kubernetes/admin.conf"
 CA_CERT="$R/etc/kubernetes/pki/ca.crt"
 
+# The configuration holds the bootstrap token and the certificate key: gone when the step ends, however it ends.
+trap 'rm -f "$CONFIG" "$CONFIG.tmp"' EXIT
 write_secret_file "$CONFIG"
 [ -s "$CONFIG" ] || die "no kubeadm init configuration on stdin"
+${nodeIdentityBash}
+# A machine that already is another node is never reset or initialised as this one.
+require_node_identity "initialise it (kubeadm reset, kubeadm init)"
 
 run_init=1
 if [ -e "$IN_PROGRESS" ]; then

@@ -2,8 +2,12 @@
 // node's step may run. Pure: arguments in, bash out.
 import { stepTimeouts } from "../defaults";
 import { nodeScript, shellQuote } from "./common";
+import { nodeIdentityBash } from "./nodeIdentity";
 
-/** Where the join step keeps the JoinConfiguration (it carries the bootstrap token, and a control plane's key). */
+/**
+ * Where the join step puts the JoinConfiguration while kubeadm reads it. It carries the bootstrap token (and a control
+ * plane's certificate key): root-only, and removed when the step ends, whatever the outcome.
+ */
 export const joinConfigPath = "/etc/kubeadm-ha/kubeadm-join.yaml";
 
 /**
@@ -19,8 +23,13 @@ CONFIG="$R"${shellQuote(joinConfigPath)}
 IN_PROGRESS="$R/etc/kubeadm-ha/join-in-progress"
 KUBELET_CONF="$R/etc/kubernetes/kubelet.conf"
 
+# The configuration holds the bootstrap token (and a control plane's certificate key): gone when the step ends.
+trap 'rm -f "$CONFIG" "$CONFIG.tmp"' EXIT
 write_secret_file "$CONFIG"
 [ -s "$CONFIG" ] || die "no kubeadm join configuration on stdin"
+${nodeIdentityBash}
+# A machine that already is another node is never reset, joined, or taken as joined under this name.
+require_node_identity "join it (kubeadm reset, kubeadm join)"
 
 run_join=1
 if [ -e "$IN_PROGRESS" ]; then
@@ -77,7 +86,7 @@ ${etcdCheck}`;
 export function joinWorkerScript(args: { node: string }): string {
   const body = String.raw`${joinBody()}
 kubelet_running() {
-  [ -f "$KUBELET_CONF" ] && systemctl is-active --quiet kubelet
+  [ -f "$KUBELET_CONF" ] && timeout 30 systemctl is-active --quiet kubelet
 }
 wait_until ${stepTimeouts.nodeReady} "the kubelet to run with $KUBELET_CONF" kubelet_running
 log "kubelet active"

@@ -32,15 +32,22 @@ export interface MintJoinCredentialsArgs {
   /** The control plane the step runs on (it has admin.conf and the cluster PKI); cp-0 in the program. */
   node: string;
   /**
-   * The nodes that will join with these credentials. Written into the script as data, so a change of the set (and
-   * only that) changes the step's inputs and mints fresh credentials; also named in the token's description.
+   * The nodes that will join with these credentials (the program mints for one node at a time, triggered by that node's
+   * credentials round: infra/nodeBootstrap.ts); named in the token's description.
    */
   forNodes: string[];
+  /**
+   * Whether the step uploads the control-plane certificates (default true). Only a joining control plane needs them;
+   * workers' credentials are a token alone, so minting them never overwrites the kubeadm-certs Secret a control plane
+   * is about to download.
+   */
+  uploadCertificates?: boolean;
 }
 
 /**
- * Step "join-credentials". Stdin: the certificate key the program keeps (one line); the InitConfiguration that
- * carries it is put together on the node with the cluster's own ClusterConfiguration (kubeadm-config ConfigMap). Then:
+ * Step "join-credentials". Stdin (with uploadCertificates): the certificate key of this upload (one line; the program
+ * makes a new one for every upload, never the day-one key); the InitConfiguration that carries it is put together on the node with
+ * the cluster's own ClusterConfiguration (kubeadm-config ConfigMap). Then:
  * - `kubeadm init phase upload-certs --upload-certs --config`: the control-plane certificates, encrypted with that
  *   key, uploaded again into the kubeadm-certs Secret, which lives 2 h from now. The key is never printed
  *   (--skip-certificate-key-print) and kubeadm's output passes redact_kubeadm before it is logged.
@@ -62,22 +69,8 @@ export function mintJoinCredentialsScript(args: MintJoinCredentialsArgs): string
   const dupes = args.forNodes.filter((n, i) => args.forNodes.indexOf(n) !== i);
   if (dupes.length > 0) throw new Error(`${builder}: forNodes lists ${[...new Set(dupes)].join(", ")} more than once`);
   const forNodesWords = "$" + "{FOR_NODES[*]}";
-  const body = String.raw`
-CONFIG="$R"${shellQuote(uploadCertsConfigPath)}
-ADMIN_CONF="$R"${shellQuote(nodePaths.adminKubeconfig)}
-CA_CERT="$R/etc/kubernetes/pki/ca.crt"
-# The nodes these credentials are for: a change of this list is what re-runs the step.
-FOR_NODES=(${args.forNodes.map(shellQuote).join(" ")})
-DESCRIPTION=${shellQuote(`kubeadm-ha join: ${args.forNodes.join(", ")}`)}
-
-TOKEN_ERR=""
-cleanup_secrets() {
-  rm -f "$CONFIG" "$CONFIG.tmp"
-  if [ -n "$TOKEN_ERR" ]; then rm -f "$TOKEN_ERR"; fi
-}
-trap cleanup_secrets EXIT
-[ -f "$ADMIN_CONF" ] || die "no $ADMIN_CONF: this step runs on an initialised control plane"
-# Stdin carries only the certificate key: the rest of the configuration is the cluster's own, as kubeadm keeps it
+  const upload = args.uploadCertificates === false ? `[ -s "$CA_CERT" ] || die "no cluster CA at $CA_CERT"
+` : String.raw`# Stdin carries only the certificate key: the rest of the configuration is the cluster's own, as kubeadm keeps it
 # current across upgrades (so this step's inputs hold no Kubernetes version, and a version bump never re-runs it).
 IFS= read -r CERTIFICATE_KEY || true
 [[ $CERTIFICATE_KEY =~ ^[0-9a-f]{64}$ ]] || die "no certificate key (64 lowercase hex characters) on stdin"
@@ -96,6 +89,23 @@ upload_certs() {
 log "uploading the control-plane certificates again for ${forNodesWords} (valid 2 h; output filtered)"
 retry 3 10 upload_certs || die "kubeadm init phase upload-certs failed (output above)"
 
+`;
+  const body = String.raw`
+CONFIG="$R"${shellQuote(uploadCertsConfigPath)}
+ADMIN_CONF="$R"${shellQuote(nodePaths.adminKubeconfig)}
+CA_CERT="$R/etc/kubernetes/pki/ca.crt"
+# The nodes these credentials are for (named in the token's description and the log).
+FOR_NODES=(${args.forNodes.map(shellQuote).join(" ")})
+DESCRIPTION=${shellQuote(`kubeadm-ha join: ${args.forNodes.join(", ")}`)}
+
+TOKEN_ERR=""
+cleanup_secrets() {
+  rm -f "$CONFIG" "$CONFIG.tmp"
+  if [ -n "$TOKEN_ERR" ]; then rm -f "$TOKEN_ERR"; fi
+}
+trap cleanup_secrets EXIT
+[ -f "$ADMIN_CONF" ] || die "no $ADMIN_CONF: this step runs on an initialised control plane"
+${upload}
 # The token is kubeadm's stdout, kept in a variable: it reaches no argv, file or log line, only this step's stdout.
 TOKEN_ERR=$(mktemp)
 TOKEN=""
@@ -113,7 +123,7 @@ retry 3 10 create_token || die "kubeadm token create failed (output above)"
 
 hash=$(ca_cert_hash "$CA_CERT")
 [[ $hash =~ ^[0-9a-f]{64}$ ]] || die "could not compute the public-key hash of $CA_CERT"
-log "join credentials for ${forNodesWords}: a bootstrap token valid ${joinTokenTtl}, control-plane certificates valid 2 h"
+log "join credentials for ${forNodesWords}: a bootstrap token valid ${joinTokenTtl}${args.uploadCertificates === false ? "" : ", control-plane certificates valid 2 h"}"
 printf '${joinTokenKey}=%s\n' "$TOKEN"
 printf '${caCertHashKey}=sha256:%s\n' "$hash"
 `;

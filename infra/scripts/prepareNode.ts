@@ -2,6 +2,7 @@
 // packages of one exact version). Pure: arguments in, bash out.
 import { stepTimeouts } from "../defaults";
 import { nodeScript, shellQuote } from "./common";
+import { nodeIdentityBash } from "./nodeIdentity";
 
 const versionPattern = /^(\d+)\.(\d+)\.(\d+)$/;
 const minorPattern = /^(\d+)\.(\d+)$/;
@@ -108,6 +109,9 @@ SOURCE_LINE=${shellQuote(aptSourceLine(minor))}
 KEYRING="$R"${shellQuote(kubernetesKeyring)}
 SOURCE_LIST="$R"${shellQuote(kubernetesSourceList)}
 ${aptGetHelper}
+${nodeIdentityBash}
+# 0. A machine that already is another node keeps its swap, containerd and packages as they are.
+require_node_identity "prepare it (swap, kernel modules, containerd, Kubernetes packages)"
 
 # write_if_changed PATH MODE: stores stdin at PATH unless PATH already has exactly that content.
 write_if_changed() {

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { nodePaths } from "../../infra/defaults";
 import { shellQuote } from "../../infra/scripts/common";
 import { apiserverEtcdClientPaths } from "../../infra/scripts/etcdMember";
+import { initConfigPath } from "../../infra/scripts/initControlPlane";
+import { joinConfigPath } from "../../infra/scripts/joinNode";
 import {
   aptGetHelper,
   aptSourceLine,
@@ -109,6 +111,22 @@ export function packagesFragment(kubernetesVersion: string): string {
     `SOURCE_LIST="$R"${shellQuote(kubernetesSourceList)}`,
     aptGetHelper,
     fragment("packages"),
+  ].join("\n");
+}
+
+/**
+ * Removes what an earlier bootstrap left on the node: the kubeadm init and join configurations carry a bootstrap token
+ * (and the certificate key), and steps from before they removed their files after use kept them. Runs first in the
+ * upgrade steps that run on every node, so the next run of those clears every node of an existing cluster.
+ */
+export function bootstrapLeftoversFragment(): string {
+  return [
+    `for leftover in "$R"${shellQuote(initConfigPath)} "$R"${shellQuote(joinConfigPath)}; do`,
+    '  if [ -e "$leftover" ]; then',
+    '    rm -f "$leftover"',
+    '    log "removed ${leftover#"$R"}: a kubeadm configuration with a bootstrap token, left by an earlier bootstrap"',
+    "  fi",
+    "done",
   ].join("\n");
 }
 

@@ -167,6 +167,18 @@ export function toolVars(tools: EtcdTools, tls?: EtcdClientTls): string {
 }
 
 /** A TCP probe: is anything still serving on a port? */
+/**
+ * `ensure_aws_cli`: the AWS CLI the snapshot upload and the restore's fetch call, installed when missing (Ubuntu 24.04
+ * ships it as a snap). Every step that runs `aws` includes this or waits for the step that does.
+ */
+export const awsCliBash = String.raw`# ensure_aws_cli: the AWS CLI is on PATH (snap aws-cli, bounded and retried), else the step ends.
+ensure_aws_cli() {
+  if command -v aws >/dev/null 2>&1; then return 0; fi
+  log "installing the AWS CLI (snap aws-cli)"
+  retry 3 10 timeout 600 snap install aws-cli --classic 2>&1 | log_output || die "could not install the AWS CLI"
+  command -v aws >/dev/null 2>&1 || die "snap installed aws-cli, but no aws is on PATH"
+}`;
+
 export const probeBashHelpers = String.raw`# answers HOST PORT: something accepts a connection on HOST:PORT (curl exit 7: refused, 28: nothing within 3 s).
 probe_rc=0
 answers() {

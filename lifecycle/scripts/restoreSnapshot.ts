@@ -17,8 +17,10 @@
 //   at /var/lib/etcd, so --data-dir is unchanged); the symlink keeps a manifest that kubeadm regenerates from
 //   `etcd.local.dataDir: /var/lib/etcd` (an upgrade) on the restored data too.
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
+import { etcdMemberIdentityBash, nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
 import {
   Problems,
+  awsCliBash,
   etcdBashHelpers,
   etcdLifecycleDefaults,
   probeBashHelpers,
@@ -202,7 +204,13 @@ function etcdFrame(args: RestoreEtcdArgs, body: string): string {
   const client = hostPort(self.clientUrl);
   const dataDir = (args.dataDir ?? etcdLifecycleDefaults.dataDir).replace(/\/+$/, "");
   const restored = restoredDataDir(args.requestId, dataDir);
-  const rest = `${etcdBashHelpers}\n${body}`;
+  // Important: every phase first checks that the machine is the member it means (a stacked member's kubelet, an
+  // external member's ETCD_NAME): a wrong address must not stop, overwrite or restart another member's etcd.
+  const identity =
+    args.topology === "stacked"
+      ? `${nodeIdentityBash}\nrequire_node_identity "run restore $REQUEST on it"`
+      : `${etcdMemberIdentityBash}\nrequire_etcd_member_identity "run restore $REQUEST on it" "$MEMBER"`;
+  const rest = `${etcdBashHelpers}\n${identity}\n${body}`;
   const vars: [string, string][] = [
     ["MEMBER", shellQuote(args.member)],
     ["CLIENT_HOST", shellQuote(client.host)],
@@ -283,6 +291,7 @@ export function fetchAndVerifyScript(args: RestoreEtcdArgs): string {
   const t = etcdLifecycleTimeouts;
   const body = etcdFrame(args, String.raw`
 SNAPSHOT=${shellQuote(args.snapshot)}
+${args.snapshot.startsWith("s3://") ? awsCliBash : ""}
 install -d -m 0700 "$RD"
 json_string() { printf '%s' "$2" | sed -n -E "s/.*\"$1\":[[:space:]]*\"([^\"]*)\".*/\1/p" | head -n 1; }
 refuse() {
@@ -305,6 +314,7 @@ else
   printf '%s\n' "$SNAPSHOT" >"$RD/source"
   case $SNAPSHOT in
     s3://*)
+      ensure_aws_cli
       log "fetching $SNAPSHOT"
       retry 3 10 timeout ${t.transfer} aws s3 cp --only-show-errors "$SNAPSHOT" "$RD/snapshot.db.part" ||
         refuse "could not fetch it"
@@ -371,6 +381,8 @@ export function stopApiserverScript(args: RestoreApiserverArgs): string {
   const body = String.raw`${requestVars(args, args.manifestDir)}
 PORT=${port}
 ${probeBashHelpers}
+${nodeIdentityBash}
+require_node_identity "stop its apiserver for restore $REQUEST"
 install -d -m 0700 "$RD/manifests"
 
 if done_ stopApiserver; then
@@ -701,6 +713,8 @@ export function startApiserverScript(args: RestoreApiserverArgs): string {
 PORT=${port}
 READYZ_URL=${shellQuote(args.readyzUrl)}
 ready() { [ "$(curl -fsk --max-time 5 "$1" 2>/dev/null)" = ok ]; }
+${nodeIdentityBash}
+require_node_identity "start its apiserver after restore $REQUEST"
 
 if done_ startApiserver; then
   log "apiserver already started after restore $REQUEST"

@@ -3,6 +3,7 @@
 // quorum first, drain, its stacked etcd member removed, Node deleted, kubeadm reset. Pure: arguments in, bash out.
 import { nodePaths } from "../../infra/defaults";
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
+import { nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
 import { DrainSettings, UpgradeTimeouts } from "../defaults";
 import { assertEtcdEndpoints, assertNodeName, bashArray, bx, nodeFragment, timeoutsWith } from "./common";
 import { drainFragment, drainSettings } from "./drain";
@@ -380,6 +381,9 @@ export interface RetireControlPlaneArgs {
 
 /**
  * Step "retire" of a control plane, run on the departing node itself, before its instance terminates, in this order:
+ * 0. identity: refuse unless this machine's kubelet is the departing node (its client certificate's name). The step
+ *    reaches the node by address only, and a wrong address would otherwise remove another node's etcd member and
+ *    `kubeadm reset` it;
  * 1. etcd (stacked): refuse unless its member may leave (healthy, quorum kept by the remaining members);
  * 2. drain itself with the control-plane defaults (a failed drain fails the step and leaves the node cordoned, as for
  *    a worker);
@@ -414,10 +418,13 @@ ${drainFragment(args.node, s)}
 ${deleteNodeBash}
 ${retireDrainBash}
 ${etcd}
+${nodeIdentityBash}
 
 if [ ! -e "$ADMIN_CONF" ] && [ ! -e "$KUBELET_CONF" ]; then
   log "already reset (no $ADMIN_CONF, no $KUBELET_CONF): nothing to do"
 else
+  # 0. Important: nothing below runs on a machine that is not this node (its etcd member, its Node, its reset).
+  require_node_identity "retire it (etcd member removal, drain, Node deletion, kubeadm reset)" required
   [ -e "$ADMIN_CONF" ] || die "no $ADMIN_CONF on $TARGET: is this node a control plane?"
   # 1. etcd may lose this member (checked again right before the removal: the drain takes minutes).
   if [ "$STACKED_ETCD" = 1 ]; then

@@ -7,6 +7,7 @@ import { upgradeControlPlaneScript } from "./upgradeControlPlane";
 import { upgradeKubeadmScript } from "./upgradeKubeadm";
 import { upgradeKubeletScript } from "./upgradeKubelet";
 import { upgradeWorkerScript } from "./upgradeWorker";
+import { renewCertificatesScript } from "./renewCertificates";
 
 const v = "1.36.0";
 const endpoints = ["https://10.0.1.20:2379", "https://10.0.2.20:2379", "https://10.0.3.20:2379"];
@@ -48,5 +49,13 @@ export function lifecycleSampleScripts(): { name: string; script: string }[] {
     },
     { name: "uncordonNodeScript (worker)", script: uncordonNodeScript({ runsOn: "cp-0", node: "worker-0", role: "worker", kubernetesVersion: v }) },
     { name: "upgradeWorkerScript", script: upgradeWorkerScript({ node: "worker-0", kubernetesVersion: v }) },
+    {
+      name: "renewCertificatesScript (stacked etcd)",
+      script: renewCertificatesScript({ node: "cp-1", kubernetesVersion: v, renewBeforeDays: 30, round: "before-20271201T220505Z", etcd: { kind: "stacked", members: controlPlanes } }),
+    },
+    {
+      name: "renewCertificatesScript (external etcd)",
+      script: renewCertificatesScript({ node: "cp-1", kubernetesVersion: v, renewBeforeDays: 30, round: "initial", etcd: { kind: "external", endpoints } }),
+    },
   ];
 }

@@ -3,6 +3,7 @@
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
 import {
   Problems,
+  awsCliBash,
   etcdBashHelpers,
   etcdLifecycleDefaults,
   etcdLifecycleTimeouts,
@@ -86,8 +87,9 @@ export function snapshotFilePattern(node: string): RegExp {
  *   with `keys`: the live keys at the snapshot's revision as the member reports them (totalKey counts db entries).
  * - Keeps the newest `keep` snapshots of this node (by the timestamp in the name) and their sidecars; other files in
  *   the directory are never touched. Runs under a lock: the timer and an upgrade's snapshot may coincide.
- * - Upload (optional): the snapshot, then its sidecar, with `aws s3 cp --sse AES256`. A failed upload fails the step
- *   and keeps the local snapshot.
+ * - Upload (optional): the snapshot, then its sidecar, with `aws s3 cp`, encrypted by the bucket's default encryption
+ *   (S3-managed, or the snapshots.kmsKeyId key, which the bucket policy then requires: an explicit `--sse AES256` would
+ *   be refused). A failed upload fails the step and keeps the local snapshot.
  * - Stdout: one line `KUBEADM_HA_SNAPSHOT path=… revision=… keys=… totalKey=… totalSize=… sha256=… s3=…`.
  */
 export function saveSnapshotScript(args: SaveSnapshotArgs): string {
@@ -114,6 +116,7 @@ KEEP=${args.keep}
 REASON=${shellQuote(args.reason)}
 S3_URI=${shellQuote(s3Uri)}
 ${etcdBashHelpers}
+${args.upload ? awsCliBash : ""}
 for f in "$CACERT" "$CERT" "$KEY"; do [ -r "$f" ] || die "cannot read $f"; done
 
 install -d -m 0700 "$DIR"
@@ -179,8 +182,9 @@ fi
 
 uploaded="-"
 if [ -n "$S3_URI" ]; then
+  ensure_aws_cli
   for f in "$file" "$file.json"; do
-    retry 3 10 timeout ${t.transfer} aws s3 cp --only-show-errors --sse AES256 "$f" "$S3_URI/$(basename "$f")" ||
+    retry 3 10 timeout ${t.transfer} aws s3 cp --only-show-errors "$f" "$S3_URI/$(basename "$f")" ||
       die "upload of $(basename "$f") to $S3_URI failed (the local snapshot is kept)"
   done
   uploaded="$S3_URI/$name"

@@ -1,7 +1,7 @@
 // Step "snapshot-schedule": a systemd timer on every etcd member that snapshots only on the current leader, so one
 // member down never stops the schedule and a healthy cluster takes one snapshot per tick. Pure builder.
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
-import { EtcdClientTls, EtcdTools } from "./etcdCommon";
+import { awsCliBash, EtcdClientTls, EtcdTools } from "./etcdCommon";
 
 export const snapshotSchedulePaths = {
   libDir: "/usr/local/lib/kubeadm-ha",
@@ -92,12 +92,7 @@ export function snapshotScheduleScript(args: SnapshotScheduleArgs): string {
     [snapshotSchedulePaths.service, snapshotServiceUnit(), "0644"],
     [snapshotSchedulePaths.timer, snapshotTimerUnit(args.schedule), "0644"],
   ];
-  const awsCli = args.installAwsCli
-    ? `if ! command -v aws >/dev/null 2>&1; then
-  log "installing the AWS CLI (snap aws-cli)"
-  retry 3 10 timeout 600 snap install aws-cli --classic || die "could not install the AWS CLI"
-fi`
-    : "";
+  const awsCli = args.installAwsCli ? `${awsCliBash}\nensure_aws_cli` : "";
   const body = String.raw`
 ${awsCli}
 changed=0

@@ -2,6 +2,7 @@
 // others. Pure: arguments in, bash out.
 import { nodePaths } from "../../infra/defaults";
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
+import { nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
 import { featureGatesRemovedBy } from "../../infra/scripts/kubeadmConfig";
 import { UpgradeTimeouts } from "../defaults";
 import { apiserverManifestFragment, assertNodeName, timeoutsWith, versionFragment } from "./common";
@@ -99,7 +100,9 @@ MODE=${shellQuote(args.mode)}
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
 ${apiserverManifestFragment()}
 ${clusterConfigurationFragment(removedGates)}
+${nodeIdentityBash}
 
+require_node_identity "upgrade its control plane (kubeadm upgrade $MODE)"
 check_cluster_skew
 current=$(apiserver_manifest_version)
 [ -n "$current" ] || die "no kube-apiserver image found in $APISERVER_MANIFEST: $NODE is not a control plane"

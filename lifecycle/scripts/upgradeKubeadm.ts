@@ -2,8 +2,9 @@
 // minor). Pure: arguments in, bash out.
 import { nodePaths } from "../../infra/defaults";
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
+import { nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
 import { UpgradeTimeouts } from "../defaults";
-import { assertNodeName, etcdFragment, EtcdHealthTarget, packagesFragment, timeoutsWith, versionFragment } from "./common";
+import { assertNodeName, bootstrapLeftoversFragment, etcdFragment, EtcdHealthTarget, packagesFragment, timeoutsWith, versionFragment } from "./common";
 
 const builder = "upgradeKubeadmScript";
 
@@ -34,6 +35,9 @@ ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconf
 ${packagesFragment(args.kubernetesVersion)}
 ${args.etcdHealthFirst ? etcdFragment(builder, args.etcdHealthFirst, timeouts) : ""}
 
+${nodeIdentityBash}
+require_node_identity "upgrade its kubeadm"
+${bootstrapLeftoversFragment()}
 check_cluster_skew
 if [ "$(installed_kubeadm)" = "v$VERSION" ] && held kubeadm; then skip "kubeadm already v$VERSION and held"; fi
 ${args.etcdHealthFirst ? "check_etcd" : ""}

@@ -1,6 +1,7 @@
 // Step "upgrade-kubelet" of a control plane: kubelet and kubectl at the target, kubelet restarted. Pure.
 import { nodePaths } from "../../infra/defaults";
 import { nodeScript } from "../../infra/scripts/common";
+import { nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
 import { UpgradeTimeouts } from "../defaults";
 import { apiserverManifestFragment, assertNodeName, packagesFragment, timeoutsWith, versionFragment } from "./common";
 
@@ -20,7 +21,9 @@ export function upgradeKubeletScript(args: { node: string; kubernetesVersion: st
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
 ${packagesFragment(args.kubernetesVersion)}
 ${apiserverManifestFragment()}
+${nodeIdentityBash}
 
+require_node_identity "upgrade its kubelet"
 check_cluster_skew
 if kubelet_at_target; then skip "kubelet and kubectl already v$VERSION, held, kubelet restarted"; fi
 control_plane=$(apiserver_manifest_version)

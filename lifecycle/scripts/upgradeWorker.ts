@@ -1,7 +1,8 @@
 // Step "upgrade" of a worker (already drained): every phase of the worker's upgrade, on the worker. Pure.
 import { nodeScript } from "../../infra/scripts/common";
+import { nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
 import { UpgradeTimeouts } from "../defaults";
-import { assertNodeName, kubeletKubeconfig, packagesFragment, timeoutsWith, versionFragment } from "./common";
+import { assertNodeName, bootstrapLeftoversFragment, kubeletKubeconfig, packagesFragment, timeoutsWith, versionFragment } from "./common";
 
 const builder = "upgradeWorkerScript";
 
@@ -20,6 +21,9 @@ export function upgradeWorkerScript(args: { node: string; kubernetesVersion: str
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: kubeletKubeconfig, timeouts })}
 ${packagesFragment(args.kubernetesVersion)}
 
+${nodeIdentityBash}
+require_node_identity "upgrade it (kubeadm, kubeadm upgrade node, kubelet restart)"
+${bootstrapLeftoversFragment()}
 check_cluster_skew
 if [ "$(installed_kubeadm)" = "v$VERSION" ] && held kubeadm && kubelet_at_target; then
   skip "kubeadm, kubelet and kubectl already v$VERSION, held, kubelet restarted"

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { projectName } from "../../infra/config";
 import { Evaluation, Registration, evaluate } from "../../infra/offline/engine";
 import { applyOverrides, loadStackConfig } from "../../infra/offline/plan";
+import { runStartedAt, setRunStartedAt } from "../../infra/bootstrapRecord";
 import { runProgram } from "../../infra/program";
 
 export const projectDir = join(__dirname, "..", "..");
@@ -13,9 +14,22 @@ export function devConfig(sets: string[] = [], stack = "dev") {
   return { config: applyOverrides(base.config, sets), secretKeys: base.secretKeys };
 }
 
-export async function evaluateStack(stack: string, sets: string[] = [], deployedOutputs?: Record<string, unknown>, replace?: string[]): Promise<Evaluation> {
+/**
+ * `at`: when the evaluated run starts (an ISO time), to model a later `pulumi up` (a resume) in this process; by
+ * default every evaluation is the same run (the process's start).
+ */
+export async function evaluateStack(stack: string, sets: string[] = [], deployedOutputs?: Record<string, unknown>, replace?: string[], at?: string): Promise<Evaluation> {
   const { config, secretKeys } = devConfig(sets, stack);
-  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs, program: runProgram, replace });
+  const program = async () => {
+    const processRun = runStartedAt();
+    if (at !== undefined) setRunStartedAt(at);
+    try {
+      return await runProgram();
+    } finally {
+      setRunStartedAt(processRun);
+    }
+  };
+  return evaluate({ project: projectName, stack, config, secretKeys, deployedOutputs, program, replace });
 }
 
 export function evaluateDev(sets: string[] = [], deployedOutputs?: Record<string, unknown>): Promise<Evaluation> {

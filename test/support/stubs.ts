@@ -39,6 +39,11 @@ export interface StubOptions {
   root?: string;
   /** Kills the script after this long (default 30 s): a hanging script fails the test instead of the suite. */
   timeoutMs?: number;
+  /**
+   * The system part of PATH after the stubs (default: this process's PATH). Tests of "a tool the node lacks" pass
+   * "/usr/bin:/bin" so a tool this machine happens to have elsewhere (an aws shim) stays out of reach.
+   */
+  systemPath?: string;
 }
 
 /** The stubs' memory of a node whose scratch root is `root`. */
@@ -95,6 +100,53 @@ export function makeCaCert(root: string): string {
   return join(pki, "ca.crt");
 }
 
+const kubeletCerts = new Map<string, string>();
+/**
+ * A real client certificate as a kubelet of node NAME holds it (CN system:node:NAME, O system:nodes), made with
+ * openssl once per name and process.
+ */
+export function kubeletClientCertPem(name: string): string {
+  let pem = kubeletCerts.get(name);
+  if (pem === undefined) {
+    pem = execFileSync(
+      "openssl",
+      ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "/dev/null",
+        "-subj", `/O=system:nodes/CN=system:node:${name}`, "-days", "1"],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    ).toString();
+    kubeletCerts.set(name, pem);
+  }
+  return pem;
+}
+
+/** Makes this machine's kubelet node NAME (its rotated client certificate, where kubeadm's kubelet keeps it). */
+export function seedKubeletIdentity(root: string, name: string): void {
+  writeNodeFile(root, "/var/lib/kubelet/pki/kubelet-client-current.pem", kubeletClientCertPem(name), 0o600);
+}
+
+/** A self-signed PEM certificate (EC) with this subject, valid `days` (whole, >= 1) from now. */
+export function certificatePem(subject: string, days: number): string {
+  return execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "/dev/null", "-subj", subject, "-days", String(days)],
+    { stdio: ["ignore", "pipe", "ignore"] },
+  ).toString();
+}
+
+/**
+ * A control plane's kubeadm certificates (under /etc/kubernetes/pki) and kubeconfigs with embedded client
+ * certificates, each expiring `days` from now, except `expiring` (a file -> days).
+ */
+export function seedControlPlaneCertificates(root: string, o: { days: number; stackedEtcd?: boolean; expiring?: Record<string, number> }): void {
+  const files = ["apiserver.crt", "apiserver-kubelet-client.crt", "front-proxy-client.crt", ...(o.stackedEtcd === false ? [] : ["apiserver-etcd-client.crt", "etcd/server.crt", "etcd/peer.crt", "etcd/healthcheck-client.crt"])];
+  writeNodeFile(root, "/etc/kubernetes/pki/ca.crt", certificatePem("/CN=kubernetes", 3650));
+  for (const f of files) writeNodeFile(root, `/etc/kubernetes/pki/${f}`, certificatePem(`/CN=${f.replace("/", "-")}`, o.expiring?.[f] ?? o.days));
+  for (const f of ["admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"]) {
+    const data = Buffer.from(certificatePem(`/CN=${f.replace("/", "-")}`, o.expiring?.[f] ?? o.days)).toString("base64");
+    writeNodeFile(root, `/etc/kubernetes/${f}`, `apiVersion: v1\nkind: Config\nusers:\n- name: x\n  user:\n    client-certificate-data: ${data}\n    client-key-data: S0VZ\n`, 0o600);
+  }
+}
+
 /** kubeadm's discovery hash computed independently of any script: sha256 of the DER SubjectPublicKeyInfo. */
 export function caCertHashOf(certPem: string): string {
   const spki = new X509Certificate(certPem).publicKey.export({ type: "spki", format: "der" });
@@ -112,6 +164,16 @@ function sh(strings: TemplateStringsArray): string {
 
 const kubeadmStub = sh`
 flag() { local want=$1; shift; while [ $# -gt 0 ]; do if [ "$1" = "$want" ]; then echo "$2"; return; fi; shift; done; }
+# kubelet_identity CONFIG: the kubelet's client certificate of the node CONFIG registers (nodeRegistration.name), as
+# the kubelet holds it once it runs.
+kubelet_identity() {
+  local name
+  name=$(awk '/^nodeRegistration:/ { n = 1; next } n && /^[^[:space:]]/ { n = 0 } n && /^[[:space:]]+name:/ { print $2; exit }' "$1")
+  [ -n "$name" ] || return 0
+  mkdir -p "$R/var/lib/kubelet/pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null \
+    -subj "/O=system:nodes/CN=system:node:$name" -days 1 -out "$R/var/lib/kubelet/pki/kubelet-client-current.pem" 2>/dev/null
+}
 case "\${1:-}" in
   version)
     v=$(cat "$S/pkg/kubeadm" 2>/dev/null) || { echo "kubeadm: command not found" >&2; exit 127; }
@@ -120,6 +182,8 @@ case "\${1:-}" in
   init)
     config=$(flag --config "$@")
     [ -r "$config" ] || { echo "error: unable to read config from \"$config\"" >&2; exit 1; }
+    # What kubeadm read, and the file's mode (the step removes the file when it ends).
+    cp "$config" "$S/kubeadm-init-config"; stat -c %a "$config" >"$S/kubeadm-init-config-mode"
     if [ -e "$R/etc/kubernetes/manifests/kube-apiserver.yaml" ]; then
       echo "[ERROR FileAvailable--etc-kubernetes-manifests-kube-apiserver.yaml]: /etc/kubernetes/manifests/kube-apiserver.yaml already exists" >&2
       exit 1
@@ -137,6 +201,7 @@ case "\${1:-}" in
       printf 'apiVersion: v1\nkind: Config\n# stub %s.conf\n' "$f" >"$R/etc/kubernetes/$f.conf"
     done
     for m in etcd kube-apiserver kube-controller-manager kube-scheduler; do echo "# $m" >"$R/etc/kubernetes/manifests/$m.yaml"; done
+    kubelet_identity "$config"
     # Prints the secrets whatever the flags say: what reaches the log is up to the script's filter.
     echo "[upload-certs] Using certificate key:"
     echo "$key"
@@ -156,6 +221,7 @@ case "\${1:-}" in
   join)
     config=$(flag --config "$@")
     [ -r "$config" ] || { echo "error: unable to read config from \"$config\"" >&2; exit 1; }
+    cp "$config" "$S/kubeadm-join-config"; stat -c %a "$config" >"$S/kubeadm-join-config-mode"
     if [ -e "$R/etc/kubernetes/kubelet.conf" ] || [ -n "$(ls -A "$R/etc/kubernetes/manifests" 2>/dev/null)" ]; then
       echo "[ERROR FileAvailable--etc-kubernetes-kubelet.conf]: /etc/kubernetes/kubelet.conf already exists" >&2
       exit 1
@@ -164,14 +230,45 @@ case "\${1:-}" in
     mkdir -p "$R/etc/kubernetes/pki" "$R/etc/kubernetes/manifests"
     [ -e "$R/etc/kubernetes/pki/ca.crt" ] || echo "# stub ca.crt" >"$R/etc/kubernetes/pki/ca.crt"
     printf 'apiVersion: v1\nkind: Config\n# stub kubelet.conf\n' >"$R/etc/kubernetes/kubelet.conf"
+    kubelet_identity "$config"
     if grep -q '^controlPlane:' "$config"; then
       printf 'apiVersion: v1\nkind: Config\n# stub admin.conf\n' >"$R/etc/kubernetes/admin.conf"
       for m in etcd kube-apiserver kube-controller-manager kube-scheduler; do echo "# $m" >"$R/etc/kubernetes/manifests/$m.yaml"; done
     fi
     echo "This node has joined the cluster"
     ;;
+  certs)
+    # certs renew all: every certificate kubeadm manages (not the CAs) signed again for a year, as kubeadm does.
+    [ "\${2:-} \${3:-}" = "renew all" ] || exit 0
+    for f in "$R"/etc/kubernetes/pki/*.crt "$R"/etc/kubernetes/pki/etcd/*.crt; do
+      [ -e "$f" ] || continue
+      case $(basename "$f") in ca.crt | front-proxy-ca.crt) continue ;; esac
+      openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null -subj "/CN=$(basename "$f" .crt)" -days 365 -out "$f" 2>/dev/null
+      echo "certificate $(basename "$f" .crt) renewed"
+    done
+    for f in "$R"/etc/kubernetes/*.conf; do
+      grep -q 'client-certificate-data:' "$f" 2>/dev/null || continue
+      data=$(openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null -subj "/CN=$(basename "$f")" -days 365 2>/dev/null | base64 -w0)
+      sed -i -E "s#^([[:space:]]*client-certificate-data:[[:space:]]*).*#\1$data#" "$f"
+      echo "certificate embedded in the kubeconfig file for $(basename "$f") renewed"
+    done
+    echo "Done renewing certificates. You must restart the kube-apiserver, kube-controller-manager, kube-scheduler and etcd, so that they can use the new certificates."
+    ;;
+  kubeconfig)
+    # kubeconfig user: a kubeconfig whose client certificate (O=--org, CN=--client-name) lives --validity-period.
+    [ "\${2:-}" = user ] || exit 0
+    config=$(flag --config "$@")
+    [ -r "$config" ] || { echo "error: unable to read config from \"$config\"" >&2; exit 1; }
+    cp "$config" "$S/kubeconfig-user-config"
+    hours=$(flag --validity-period "$@"); hours=\${hours%h}
+    endpoint=$(sed -n -E 's/^controlPlaneEndpoint:[[:space:]]*//p' "$config")
+    cert=$(openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout /dev/null \
+      -subj "/O=$(flag --org "$@")/CN=$(flag --client-name "$@")" -days $((hours / 24)) 2>/dev/null | base64 -w0)
+    printf 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://%s\n  name: test\ncontexts:\n- context:\n    cluster: test\n    user: %s\n  name: %s@test\ncurrent-context: %s@test\nkind: Config\nusers:\n- name: %s\n  user:\n    client-certificate-data: %s\n    client-key-data: S0VZ\n' \
+      "$endpoint" "$(flag --client-name "$@")" "$(flag --client-name "$@")" "$(flag --client-name "$@")" "$(flag --client-name "$@")" "$cert"
+    ;;
   reset)
-    rm -rf "$R/etc/kubernetes/manifests" "$R/etc/kubernetes/pki" "$R/var/lib/etcd"
+    rm -rf "$R/etc/kubernetes/manifests" "$R/etc/kubernetes/pki" "$R/var/lib/etcd" "$R/var/lib/kubelet/pki"
     rm -f "$R"/etc/kubernetes/*.conf
     echo "[reset] Deleted contents of the etcd data directory: /var/lib/etcd"
     ;;
@@ -441,7 +538,7 @@ export async function runWithStubs(script: string, opts: StubOptions = {}): Prom
   writeFileSync(scriptFile, script);
 
   const env: Record<string, string> = {
-    PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    PATH: `${bin}:${opts.systemPath ?? process.env.PATH ?? "/usr/bin:/bin"}`,
     HOME: base,
     LC_ALL: "C.UTF-8",
     KUBEADM_HA_ROOT: root,

@@ -11,7 +11,7 @@ import { upgradeKubeadmScript } from "../../lifecycle/scripts/upgradeKubeadm";
 import { upgradeKubeletScript } from "../../lifecycle/scripts/upgradeKubelet";
 import { upgradeWorkerScript } from "../../lifecycle/scripts/upgradeWorker";
 import { DrainSettings, UpgradeTimeouts } from "../../lifecycle/defaults";
-import { cleanup, nodePath, runWithStubs, StubRun, stubState } from "./stubs";
+import { cleanup, nodePath, runWithStubs, seedKubeletIdentity, StubRun, stubState } from "./stubs";
 import { ClusterSeed, seedCluster, upgradeStubs } from "./upgradeStubs";
 
 export const STUBS = "(recording stubs: kubeadm, kubectl, apt-get, systemctl are not on this machine)";
@@ -71,10 +71,24 @@ export function cluster(version: string, extra: Partial<ClusterSeed> = {}): Clus
   return { version, controlPlane: true, nodes: Object.fromEntries(allNodes.map((n) => [n, {}])), ...extra };
 }
 
+/** The node a step script runs on (its NODE line); undefined for a script outside the node frame. */
+export function scriptNode(script: string): string | undefined {
+  return /^NODE='([^']*)'$/m.exec(script)?.[1];
+}
+
+/**
+ * Runs a step on a scratch node. The machine's kubelet is the node the step runs on (the script's NODE), also on a
+ * reused root, which stands in for each machine a chain of steps visits; a seed with `identity` set says otherwise.
+ */
 export async function run(t: ExecutionContext, script: string, o: { root?: string; seed?: ClusterSeed; node?: string; env?: Record<string, string>; stubs?: Record<string, string> } = {}): Promise<StubRun> {
+  const explicit = o.seed !== undefined && "identity" in o.seed;
   const r = await runWithStubs(script, {
     root: o.root,
-    setup: o.root ? undefined : seedCluster(o.seed ?? cluster(FROM)),
+    setup: (root) => {
+      if (!o.root) seedCluster(o.seed ?? cluster(FROM))(root);
+      const node = scriptNode(script) ?? o.node;
+      if (!explicit && node !== undefined) seedKubeletIdentity(root, node);
+    },
     stubs: upgradeStubs(o.stubs),
     env: { STUB_NODE: o.node ?? "cp-0", ...(o.env ?? {}) },
   });

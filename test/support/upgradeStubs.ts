@@ -15,7 +15,7 @@
 //   etcd-unhealthy, plan-reject, readyz-fail: injected health problems
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { seedHolds, seedPackages, stubState, writeNodeFile } from "./stubs";
+import { seedHolds, seedKubeletIdentity, seedPackages, stubState, writeNodeFile } from "./stubs";
 
 function sh(strings: TemplateStringsArray): string {
   return strings.raw.join("").replace(/\\\$\{/g, "${");
@@ -264,6 +264,10 @@ export interface ClusterSeed {
   serverVersion?: string;
   /** kubeadm-config's kubernetesVersion (default: serverVersion), behind it after a partial `kubeadm upgrade apply`. */
   clusterConfigVersion?: string;
+  /** More files on this machine: node path -> content (0600). */
+  extraFiles?: Record<string, string>;
+  /** The node this machine's kubelet is (its client certificate); none: a machine without kubelet credentials. */
+  identity?: string;
 }
 
 const minor = (v: string) => v.split(".").slice(0, 2).join(".");
@@ -293,6 +297,8 @@ export function seedCluster(seed: ClusterSeed): (root: string) => void {
         );
       }
     }
+    for (const [path, content] of Object.entries(seed.extraFiles ?? {})) writeNodeFile(root, path, content, 0o600);
+    if (seed.identity !== undefined) seedKubeletIdentity(root, seed.identity);
     mkdirSync(join(state, "k8s"), { recursive: true });
     writeFileSync(join(state, "server-version"), `v${seed.serverVersion ?? v}`);
     if (seed.clusterConfigVersion) writeFileSync(join(state, "cluster-config-version"), `v${seed.clusterConfigVersion}`);

@@ -100,8 +100,8 @@ upgrade_kubelet_packages() {
   [ "$found" = "v$VERSION" ] || die "kubelet reports '$found' after the install, expected v$VERSION"
   if [ -e "$KUBELET_RESTART_PENDING" ]; then
     log "restarting the kubelet on $found"
-    systemctl daemon-reload 2>&1 | log_output
-    systemctl restart kubelet 2>&1 | log_output
+    timeout 60 systemctl daemon-reload 2>&1 | log_output || die "systemctl daemon-reload failed or hung (60 s)"
+    timeout 120 systemctl restart kubelet 2>&1 | log_output || die "the kubelet did not restart within 120 s"
     rm -f "$KUBELET_RESTART_PENDING"
   fi
   log "kubelet and kubectl at v$VERSION, held, kubelet restarted"

@@ -26,7 +26,7 @@ check_skew() {
     die "refusing the upgrade: $what is at $current and the target v$VERSION is another major version"
   fi
   if [ "$TARGET_MINOR" -lt "$minor" ] || { [ "$TARGET_MINOR" -eq "$minor" ] && [ "$TARGET_PATCH" -lt "$patch" ]; }; then
-    die "refusing to downgrade: $what is at $current and the target v$VERSION is older (kubeadm cannot downgrade; restore the pre-upgrade etcd snapshot instead)"
+    die "refusing to downgrade: $what is at $current and the target v$VERSION is older (kubeadm cannot downgrade, and restoring an etcd snapshot brings back data, not older binaries): set kubernetesVersion back to $current"
   fi
   if [ "$TARGET_MINOR" -gt $((minor + 1)) ]; then
     die "refusing to skip a minor: $what is at $current and the target is v$VERSION; upgrade one minor at a time (to v$major.$((minor + 1)).x first)"
