@@ -3,83 +3,30 @@
 // stand-ins (test/support/etcdNodes.ts): `systemctl` stops and starts the real member processes (external topology,
 // from the member's environment file), a kubelet stand-in runs the member from its static manifest (stacked), and the
 // apiservers and load balancer are stand-in HTTPS /readyz endpoints (no kube-apiserver exists here).
-import test, { type ExecutionContext } from "ava";
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, truncateSync, copyFileSync, mkdirSync, openSync, writeSync, closeSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { parse as parseYaml } from "yaml";
-import { parseSnapshotSummary, saveSnapshotScript, type SaveSnapshotArgs } from "../lifecycle/scripts/saveSnapshot";
+import test from "ava";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import {
-  fetchAndVerifyScript,
   restoreApiserverPhaseScript,
   restoredDataDir,
   restoreMemberScript,
   stopEtcdScript,
-  type RestorePhase,
 } from "../lifecycle/scripts/restoreSnapshot";
 import { cleanup, runWithStubs, seedKubeletIdentity, writeNodeFile } from "./support/stubs";
-import type { EtcdCluster, EtcdVersion } from "./support/etcdCluster";
-import { EtcdNodes, restoreArgsFor, rigPaths, runRestore, snapshotArgsFor, type PhaseRun, type Topology } from "./support/etcdNodes";
-
-const KEYS = 10_000;
-const PREFIX = "/registry/restore-test/";
-
-async function rigWithKeys(t: ExecutionContext, version: EtcdVersion, topology: Topology, names: string[]): Promise<EtcdNodes> {
-  const dir = mkdtempSync(join(tmpdir(), `etcd-restore-${version}-${topology}-`));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const rig = await EtcdNodes.start({ version, topology, names, dir });
-  t.teardown(() => rig.close());
-  await rig.cluster().putMany(KEYS, PREFIX, { batch: 1000 });
-  return rig;
-}
-
-async function save(t: ExecutionContext, rig: EtcdNodes, over: Partial<SaveSnapshotArgs> = {}) {
-  const n = rig.nodes[0];
-  const r = await rig.runScript(n, saveSnapshotScript(snapshotArgsFor(rig, n, over)));
-  t.is(r.code, 0, r.stderr);
-  return parseSnapshotSummary(r.stdout);
-}
-
-function allOk(t: ExecutionContext, runs: PhaseRun[], phases: number): void {
-  for (const r of runs) t.is(r.result.code, 0, `${r.phase} on ${r.node} failed:\n${r.result.stderr}`);
-  t.is(runs.length, phases);
-}
-
-async function clusterIds(c: EtcdCluster): Promise<string[]> {
-  const r = await c.etcdctl(["endpoint", "status", "-w", "json"], { check: true });
-  return [...new Set([...r.stdout.matchAll(/"cluster_id":(\d+)/g)].map((m) => m[1]))];
-}
-
-async function memberNames(c: EtcdCluster): Promise<string[]> {
-  const r = await c.etcdctl(["member", "list", "-w", "json"], { check: true });
-  return (JSON.parse(r.stdout) as { members: { name: string }[] }).members.map((m) => m.name).sort();
-}
-
-/** The restored cluster: healthy, exactly its members, the snapshot's keys and nothing written after it. */
-async function assertRestored(t: ExecutionContext, rig: EtcdNodes, requestId: string, before: string[]): Promise<void> {
-  await rig.waitHealthy();
-  const c = rig.cluster();
-  t.deepEqual(await memberNames(c), rig.nodes.map((n) => n.name).sort());
-  t.is(await c.countKeys(PREFIX), KEYS, "every key of the snapshot is back");
-  t.is(await c.countKeys("/after-snapshot"), 0, "the key written after the snapshot is gone");
-  const ids = await clusterIds(c);
-  t.is(ids.length, 1, "one cluster");
-  t.notDeepEqual(ids, before, "a new cluster (new --initial-cluster-token)");
-  const newDir = restoredDataDir(requestId);
-  for (const n of rig.nodes) {
-    const link = join(n.root, rigPaths.dataDir);
-    t.true(lstatSync(link).isSymbolicLink(), `${n.name}: ${rigPaths.dataDir} is a symlink`);
-    t.is(readlinkSync(link), `etcd-restored-${requestId}`);
-    t.is(n.process?.dataDir.startsWith(join(n.root, "/var/lib/etcd")), true);
-    t.true(existsSync(join(n.root, newDir, "member/snap/db")));
-    const kept = readdirSync(join(n.root, "/var/lib")).filter((f) => f.startsWith("etcd.pre-restore-"));
-    t.is(kept.length, 1, `${n.name}: the old data dir is kept, renamed`);
-    t.regex(kept[0], /^etcd\.pre-restore-\d{8}T\d{6}Z$/);
-    t.true(existsSync(join(n.root, "/var/lib", kept[0], "member/snap/db")), "with its data");
-  }
-}
-
-const phaseCount = (rig: EtcdNodes) => rig.nodes.length * (rig.topology === "stacked" ? 8 : 6);
+import type { EtcdVersion } from "./support/etcdCluster";
+import { rigPaths, runRestore } from "./support/etcdNodes";
+import {
+  allOk,
+  assertRestored,
+  clusterIds,
+  corruptSnapshotScenario,
+  KEYS,
+  phaseCount,
+  PREFIX,
+  rigWithKeys,
+  save,
+  stackedRestoreScenario,
+} from "./support/etcdScenarios";
 
 test("etcd 3.4, external topology: 3 members restored from S3 through systemctl; a rerun changes nothing", async (t) => {
   const rig = await rigWithKeys(t, "3.4", "external", ["etcd-1", "etcd-2", "etcd-3"]);
@@ -117,57 +64,9 @@ test("etcd 3.4, external topology: 3 members restored from S3 through systemctl;
   t.is(await rig.cluster().countKeys(PREFIX), KEYS);
 });
 
+// The same scenario runs on etcd 3.6 in test/real/etcd36.test.ts (support/etcdScenarios.ts).
 test("etcd 3.5, stacked topology: 3 members restored through the static manifests, resuming after an interruption", async (t) => {
-  const rig = await rigWithKeys(t, "3.5", "stacked", ["cp-0", "cp-1", "cp-2"]);
-  const snap = await save(t, rig);
-  // The operator put the same snapshot (and sidecar) at the same path on every member.
-  for (const n of rig.nodes.slice(1)) {
-    for (const f of [snap.path, `${snap.path}.json`]) {
-      mkdirSync(dirname(join(n.root, f)), { recursive: true });
-      copyFileSync(join(rig.nodes[0].root, f), join(n.root, f));
-    }
-  }
-  const c = rig.cluster();
-  await c.etcdctl(["put", "/after-snapshot", "written after the snapshot"], { check: true });
-  const before = await clusterIds(c);
-  const requestId = "r7";
-  const eventsBefore = rig.events.length;
-
-  // Interrupted after phase 4 on every member (a failed pulumi up), then the whole plan runs again.
-  const upTo: RestorePhase[] = ["fetchAndVerify", "stopApiserver", "stopEtcd", "restoreMember"];
-  allOk(t, await runRestore(rig, { requestId, snapshot: snap.path }, upTo), 12);
-  const runs = await runRestore(rig, { requestId, snapshot: snap.path });
-  allOk(t, runs, phaseCount(rig));
-  for (const r of runs.filter((x) => upTo.includes(x.phase))) t.regex(r.result.stderr, /already/, `${r.phase} on ${r.node}`);
-  await assertRestored(t, rig, requestId, before);
-
-  for (const n of rig.nodes) {
-    const manifests = join(n.root, rigPaths.manifests);
-    t.deepEqual(readdirSync(manifests).sort(), ["etcd.yaml", "kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"]);
-    const pod = parseYaml(readFileSync(join(manifests, "etcd.yaml"), "utf8")) as {
-      spec: { volumes: { name: string; hostPath: { path: string } }[]; containers: { command: string[] }[] };
-    };
-    t.is(pod.spec.volumes.find((v) => v.name === "etcd-data")?.hostPath.path, restoredDataDir(requestId));
-    t.is(pod.spec.volumes.find((v) => v.name === "etcd-certs")?.hostPath.path, "/etc/kubernetes/pki/etcd");
-    t.true(pod.spec.containers[0].command.includes("--data-dir=/var/lib/etcd"), "the container path is unchanged");
-    t.is(n.process?.dataDir, join(n.root, restoredDataDir(requestId)));
-    t.true(rig.calls().includes(`${n.root} systemctl restart kubelet`));
-  }
-  // --bump-revision (etcdutl): informers see a compaction instead of silently missing writes.
-  const status = await rig.cluster().etcdctl(["endpoint", "status", "-w", "json"], { check: true });
-  for (const m of status.stdout.matchAll(/"revision":(\d+)/g)) t.true(Number(m[1]) > 1_000_000_000);
-
-  // Order, as the stand-in kubelet saw it: every apiserver down before any etcd stops; every etcd member stopped
-  // before any restarts; every etcd member started before any apiserver returns.
-  const ev = rig.events.slice(eventsBefore);
-  const idx = (what: string) => ev.map((e, i) => (e.endsWith(what) ? i : -1)).filter((i) => i >= 0);
-  t.is(idx("apiserver stopped").length, 3);
-  t.is(idx("etcd stopped").length, 3);
-  t.is(idx("etcd started").length, 3);
-  t.is(idx("apiserver started").length, 3);
-  t.true(Math.max(...idx("apiserver stopped")) < Math.min(...idx("etcd stopped")), ev.join("\n"));
-  t.true(Math.max(...idx("etcd stopped")) < Math.min(...idx("etcd started")), ev.join("\n"));
-  t.true(Math.max(...idx("etcd started")) < Math.min(...idx("apiserver started")), ev.join("\n"));
+  await stackedRestoreScenario(t, await rigWithKeys(t, "3.5", "stacked", ["cp-0", "cp-1", "cp-2"]));
 });
 
 test("etcd 3.4, stacked topology: a 1-member cluster is restored", async (t) => {
@@ -183,53 +82,7 @@ test("etcd 3.4, stacked topology: a 1-member cluster is restored", async (t) => 
 
 for (const version of ["3.4", "3.5"] as EtcdVersion[]) {
   test(`etcd ${version}: a corrupt or truncated snapshot is refused before anything is touched; the old data still serves`, async (t) => {
-    const rig = await rigWithKeys(t, version, "external", ["etcd-1"]);
-    const n = rig.nodes[0];
-    const snap = await save(t, rig);
-    const good = join(n.root, snap.path);
-    const size = lstatSync(good).size;
-    const pid = n.process?.pid;
-
-    const variant = (name: string, sidecar: boolean, damage: (file: string) => void): string => {
-      const path = `/var/lib/etcd-snapshots/${name}.db`;
-      copyFileSync(good, join(n.root, path));
-      if (sidecar) copyFileSync(`${good}.json`, join(n.root, `${path}.json`));
-      damage(join(n.root, path));
-      return path;
-    };
-    const flip = (file: string) => {
-      const fd = openSync(file, "r+");
-      writeSync(fd, Buffer.from("corrupted!"), 0, 10, Math.floor(size / 2));
-      closeSync(fd);
-    };
-    const cases: [string, string, RegExp][] = [
-      ["corrupt, with sidecar", variant("corrupt-sidecar", true, flip), /its sha256 is [0-9a-f]{64}, the sidecar records [0-9a-f]{64}/],
-      ["corrupt, no sidecar", variant("corrupt-bare", false, flip), /snapshot status failed|a trial restore failed/],
-      ["truncated, with sidecar", variant("truncated-sidecar", true, (f) => truncateSync(f, Math.floor(size / 3))), /its sha256 is [0-9a-f]{64}, the sidecar records/],
-      ["truncated, no sidecar", variant("truncated-bare", false, (f) => truncateSync(f, size - 100)), /snapshot status failed|a trial restore failed/],
-      ["missing", "/var/lib/etcd-snapshots/nope.db", /no such file on this member/],
-    ];
-    for (const [i, [what, snapshot, reason]] of cases.entries()) {
-      const requestId = `bad-${i}`;
-      const args = restoreArgsFor(rig, n, { requestId, snapshot });
-      const r = await rig.runScript(n, fetchAndVerifyScript(args));
-      t.not(r.code, 0, `${what}: refused`);
-      t.regex(r.stderr, /refusing snapshot .*; nothing was changed/, what);
-      t.regex(r.stderr, reason, what);
-      const rd = join(n.root, "/var/lib/kubeadm-ha/restore", requestId);
-      t.deepEqual(readdirSync(rd).filter((f) => f !== "source"), [], `${what}: nothing fetched is left`);
-      // The next phase refuses to stop etcd without a verified snapshot.
-      const stop = await rig.runScript(n, stopEtcdScript(args));
-      t.not(stop.code, 0);
-      t.regex(stop.stderr, /phase fetchAndVerify of restore bad-\d has not finished on this node: no verified snapshot/);
-    }
-    // The member never stopped and still serves its data from the untouched data dir.
-    t.is(n.process?.pid, pid);
-    t.true(n.process?.running());
-    t.false(lstatSync(join(n.root, rigPaths.dataDir)).isSymbolicLink());
-    t.deepEqual(readdirSync(join(n.root, "/var/lib")).filter((f) => f.startsWith("etcd-restored-") || f.includes("pre-restore")), []);
-    t.is(await rig.cluster().countKeys(PREFIX), KEYS);
-    t.false(rig.calls().some((l) => l.includes(" systemctl ")), "no service-manager call at all");
+    await corruptSnapshotScenario(t, await rigWithKeys(t, version, "external", ["etcd-1"]));
   });
 }
 

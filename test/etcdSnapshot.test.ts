@@ -3,114 +3,19 @@
 // step against a stub curl that serves a locally built release tarball (the real etcdctl/etcdutl binaries inside).
 import test from "ava";
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  parseSnapshotSummary,
-  saveSnapshotScript,
-  snapshotFilePattern,
-  snapshotToolsInstallScript,
-  type SaveSnapshotArgs,
-} from "../lifecycle/scripts/saveSnapshot";
+import { saveSnapshotScript, snapshotToolsInstallScript } from "../lifecycle/scripts/saveSnapshot";
 import { type EtcdVersion } from "./support/etcdCluster";
-import { EtcdNodes, rigPaths } from "./support/etcdNodes";
+import { rigWithKeys, sha256, snapshotStepScenario } from "./support/etcdScenarios";
 import { callsOf, cleanup, runWithStubs } from "./support/stubs";
 import { toolPath } from "./support/tools";
 
-const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
-
+// The same scenario runs on etcd 3.6 in test/real/etcd36.test.ts (support/etcdScenarios.ts).
 for (const version of ["3.4", "3.5"] as EtcdVersion[]) {
   test(`etcd ${version}: the snapshot step saves, verifies, records, prunes and uploads a snapshot of 10,000 keys`, async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), `etcd-snapshot-${version}-`));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const rig = await EtcdNodes.start({ version, topology: "external", names: ["etcd-1", "etcd-2", "etcd-3"], dir });
-    t.teardown(() => rig.close());
-    const cluster = rig.cluster();
-    await cluster.putMany(10_000, "/registry/snapshot-test/", { batch: 1000 });
-    const keysInEtcd = await cluster.countKeys("");
-    t.is(keysInEtcd, 10_000);
-
-    const node = rig.nodes[0];
-    const snapshotDir = "/var/lib/etcd-snapshots";
-    const localDir = join(node.root, snapshotDir);
-    const args = (reason: string, over: Partial<SaveSnapshotArgs> = {}): SaveSnapshotArgs => ({
-      node: node.name,
-      etcdctl: rigPaths.etcdctl,
-      ...(version === "3.4" ? {} : { etcdutl: rigPaths.etcdutl }),
-      endpoint: node.clientUrl,
-      cacert: rigPaths.cacert,
-      cert: rigPaths.cert,
-      key: rigPaths.key,
-      snapshotDir,
-      keep: 2,
-      reason,
-      upload: { s3Uri: "s3://test-bucket/clusters/c1/snapshots/" },
-      ...over,
-    });
-
-    // 1. The first snapshot: verified, recorded, and its key count is what etcd reports.
-    const first = await rig.runScript(node, saveSnapshotScript(args("pre-upgrade-v1.36.0")));
-    t.is(first.code, 0, first.stderr);
-    const summary = parseSnapshotSummary(first.stdout);
-    t.is(first.stdout.trim().split("\n").length, 1, "one summary line on stdout");
-    const status = await cluster.etcdctl(["endpoint", "status", "-w", "json", `--endpoints=${node.clientUrl}`], { check: true });
-    const revision = (JSON.parse(status.stdout) as { Status: { header: { revision: number } } }[])[0].Status.header.revision;
-    const name = summary.path.slice(snapshotDir.length + 1);
-    t.regex(name, snapshotFilePattern(node.name));
-    t.true(name.endsWith("-pre-upgrade-v1.36.0.db"));
-    const file = join(localDir, name);
-    const sidecar = JSON.parse(readFileSync(`${file}.json`, "utf8")) as { keys: number; totalKey: number; revision: number; sha256: string; file: string; reason: string };
-    t.is(sidecar.keys, keysInEtcd);
-    t.is(summary.keys, keysInEtcd);
-    t.is(sidecar.totalKey, summary.totalKey);
-    t.is(sidecar.revision, revision);
-    t.is(sidecar.sha256, sha256(file));
-    t.is(summary.sha256, sha256(file));
-    t.is(sidecar.file, name);
-    t.is(sidecar.reason, "pre-upgrade-v1.36.0");
-    // Checked again with the real tool, outside the script.
-    const statusTool = version === "3.4" ? toolPath.etcdctl("3.4") : toolPath.etcdutl();
-    const independent = JSON.parse(
-      execFileSync(statusTool, ["snapshot", "status", file, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } }).toString(),
-    ) as { totalKey: number; revision: number };
-    t.is(independent.totalKey, sidecar.totalKey);
-    t.true(independent.totalKey >= keysInEtcd, "db entries include every key's revision");
-    t.is(independent.revision, revision);
-    // Uploaded, snapshot and sidecar, with server-side encryption.
-    t.is(summary.s3, `s3://test-bucket/clusters/c1/snapshots/${name}`);
-    t.is(sha256(join(rig.s3Dir, "test-bucket/clusters/c1/snapshots", name)), sha256(file));
-    t.true(existsSync(join(rig.s3Dir, "test-bucket/clusters/c1/snapshots", `${name}.json`)));
-    const uploads = rig.calls().filter((l) => l.includes(" aws s3 cp "));
-    t.is(uploads.length, 2);
-    for (const u of uploads) t.notRegex(u, /--sse/, "no encryption header: the bucket's default (S3-managed or the KMS key) applies");
-
-    // 2. Two more (one key more each time): keep=2 leaves the newest two and their sidecars; other files stay.
-    writeFileSync(join(localDir, "operator-notes.txt"), "not a snapshot\n");
-    const names = [name];
-    let lastLog = "";
-    for (const [i, reason] of ["scheduled", "request-42"].entries()) {
-      await cluster.etcdctl(["put", `/registry/after-${i}`, "x"], { check: true });
-      const r = await rig.runScript(node, saveSnapshotScript(args(reason)));
-      t.is(r.code, 0, r.stderr);
-      const s = parseSnapshotSummary(r.stdout);
-      t.is(s.keys, keysInEtcd + i + 1);
-      names.push(s.path.slice(snapshotDir.length + 1));
-      lastLog = r.stderr;
-    }
-    t.deepEqual(
-      readdirSync(localDir).filter((f) => !f.startsWith(".lock")).sort(),
-      [names[1], `${names[1]}.json`, names[2], `${names[2]}.json`, "operator-notes.txt"].sort(),
-    );
-    t.true(lastLog.includes(`pruned ${name} (keeping the newest 2)`), lastLog);
-
-    // 3. A member that does not answer: the step fails, leaves no file, and the kept snapshots stay.
-    const before = readdirSync(localDir).sort();
-    const dead = await rig.runScript(node, saveSnapshotScript(args("scheduled", { endpoint: "https://127.0.0.1:1", upload: undefined })));
-    t.not(dead.code, 0);
-    t.regex(dead.stderr, /nothing answers on https:\/\/127\.0\.0\.1:1, no snapshot taken/);
-    t.deepEqual(readdirSync(localDir).sort(), before);
+    await snapshotStepScenario(t, await rigWithKeys(t, version, "external", ["etcd-1", "etcd-2", "etcd-3"]));
   });
 }
 

@@ -13,6 +13,8 @@
 //   (the etcd user does not exist here). Every shim call is recorded in <dir>/calls.log.
 //
 // Members are started by this process (test/support/etcdCluster.ts startMember), so they never outlive it.
+// Versions: 3.4/3.5 run Debian's builds (.tools/), 3.6 the real tier's (npm run tools); each node's etcdctl/etcdutl
+// and the members come from etcdBinary, so a 3.6 path is resolved only when a 3.6 rig starts.
 import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync, mkdirSync, existsSync, symlinkSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
@@ -21,12 +23,14 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import {
   EtcdCluster,
+  etcdBinary,
   flagsToEnv,
   freePorts,
   makeTestPki,
   memberFlags,
   startMember,
   type EtcdVersion,
+  type HarnessEtcdVersion,
   type MemberProcess,
   type Pki,
   type RunResult,
@@ -42,7 +46,7 @@ import {
   type RestoreEtcdPhase,
   type RestorePhase,
 } from "../../lifecycle/scripts/restoreSnapshot";
-import { toolPath } from "./tools";
+import { realToolVersion } from "./realTools";
 
 export type Topology = "stacked" | "external";
 
@@ -73,8 +77,9 @@ export interface RigNode {
   starts: number;
 }
 
-export interface RigOptions {
-  version: EtcdVersion;
+export interface RigOptions<V extends HarnessEtcdVersion = EtcdVersion> {
+  /** 3.4/3.5: Debian's tools (.tools/); 3.6: the real tier's build (npm run tools), resolved only when asked for. */
+  version: V;
   topology: Topology;
   names: string[];
   dir: string;
@@ -169,8 +174,13 @@ case $sub in
 esac
 `;
 
+/** The etcd image kubeadm would name for the rig's version (3.6: the version the real tier built). */
+function etcdImage(version: HarnessEtcdVersion): string {
+  return `registry.k8s.io/etcd:${version === "3.6" ? realToolVersion("etcd", "3.6").replace(/^v/, "") : "3.5.16"}-0`;
+}
+
 /** A kubeadm-like etcd static pod manifest for a member (flags from memberFlags, kubeadm's volume layout). */
-function etcdManifest(flags: Record<string, string>): string {
+function etcdManifest(flags: Record<string, string>, image: string): string {
   const command = ["etcd", ...Object.entries(flags).map(([k, v]) => `--${k}=${v}`)];
   return [
     "apiVersion: v1",
@@ -187,7 +197,7 @@ function etcdManifest(flags: Record<string, string>): string {
     "  containers:",
     "  - command:",
     ...command.map((c) => `    - ${c}`),
-    "    image: registry.k8s.io/etcd:3.5.16-0",
+    `    image: ${image}`,
     "    imagePullPolicy: IfNotPresent",
     "    livenessProbe:",
     "      httpGet:",
@@ -247,7 +257,7 @@ export function argsFromManifest(root: string, manifest: string): { args: string
   return { args, dataDir };
 }
 
-export class EtcdNodes {
+export class EtcdNodes<V extends HarnessEtcdVersion = EtcdVersion> {
   readonly nodes: RigNode[];
   readonly binDir: string;
   readonly callsFile: string;
@@ -263,7 +273,7 @@ export class EtcdNodes {
   private reconciling = false;
 
   private constructor(
-    readonly version: EtcdVersion,
+    readonly version: V,
     readonly topology: Topology,
     readonly dir: string,
     readonly pki: Pki,
@@ -277,7 +287,7 @@ export class EtcdNodes {
   }
 
   /** Sets up the nodes and starts every member; resolves once the cluster is healthy. */
-  static async start(o: RigOptions): Promise<EtcdNodes> {
+  static async start<V extends HarnessEtcdVersion = EtcdVersion>(o: RigOptions<V>): Promise<EtcdNodes<V>> {
     mkdirSync(o.dir, { recursive: true });
     const pki = o.pki ?? (await makeTestPki(join(o.dir, "pki"), o.names));
     const ports = await freePorts(3 * o.names.length + 1);
@@ -319,7 +329,7 @@ export class EtcdNodes {
   }
 
   /** A client view of the members that run now (etcdctl, putMany, countKeys). */
-  cluster(): EtcdCluster {
+  cluster(): EtcdCluster<V> {
     const running = this.nodes.filter((n) => n.process?.running()).map((n) => n.process as MemberProcess);
     return new EtcdCluster(this.version, this.dir, this.pki, running);
   }
@@ -365,8 +375,8 @@ export class EtcdNodes {
     for (const n of this.nodes) {
       const at = (p: string) => join(n.root, p);
       mkdirSync(at("/usr/local/bin"), { recursive: true });
-      symlinkSync(toolPath.etcdctl(this.version), at(rigPaths.etcdctl));
-      if (this.version !== "3.4") symlinkSync(toolPath.etcdutl(), at(rigPaths.etcdutl));
+      symlinkSync(etcdBinary(this.version, "etcdctl"), at(rigPaths.etcdctl));
+      if (this.version !== "3.4") symlinkSync(etcdBinary(this.version, "etcdutl"), at(rigPaths.etcdutl));
       mkdirSync(at("/etc/kubernetes/pki"), { recursive: true });
       symlinkSync(this.pki.dir, at(rigPaths.pkiDir));
       mkdirSync(at(rigPaths.dataDir), { recursive: true, mode: 0o700 });
@@ -381,7 +391,7 @@ export class EtcdNodes {
           Object.entries(flags).map(([k, v]) => [k, v.startsWith(this.pki.dir + "/") ? rigPaths.pkiDir + v.slice(this.pki.dir.length) : v]),
         );
         mkdirSync(at(rigPaths.manifests), { recursive: true });
-        writeFileSync(at(`${rigPaths.manifests}/etcd.yaml`), etcdManifest(podFlags));
+        writeFileSync(at(`${rigPaths.manifests}/etcd.yaml`), etcdManifest(podFlags, etcdImage(this.version)));
         for (const m of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]) {
           writeFileSync(at(`${rigPaths.manifests}/${m}.yaml`), `# stand-in ${m} manifest of ${n.name}\n`);
         }
@@ -573,11 +583,14 @@ export class EtcdNodes {
   }
 }
 
+/** A rig of any harness version (what the shared helpers take). */
+export type AnyEtcdNodes = EtcdNodes<HarnessEtcdVersion>;
+
 // ---- the restore, phase by phase, as the Pulumi chain runs it ----------------------------------------------------
 
 /** The etcd-phase arguments for node n of the rig. */
 export function restoreArgsFor(
-  rig: EtcdNodes,
+  rig: AnyEtcdNodes,
   n: RigNode,
   o: { requestId: string; snapshot: string; bumpRevision?: number },
 ): RestoreEtcdArgs {
@@ -594,7 +607,7 @@ export function restoreArgsFor(
   };
 }
 
-export function apiserverArgsFor(rig: EtcdNodes, n: RigNode, requestId: string): RestoreApiserverArgs {
+export function apiserverArgsFor(rig: AnyEtcdNodes, n: RigNode, requestId: string): RestoreApiserverArgs {
   return { node: n.name, requestId, readyzUrl: rig.readyzUrl, apiserverPort: n.apiserverPort };
 }
 
@@ -611,7 +624,7 @@ export interface PhaseRun {
  * failing run, which it returns last.
  */
 export async function runRestore(
-  rig: EtcdNodes,
+  rig: AnyEtcdNodes,
   o: { requestId: string; snapshot: string; bumpRevision?: number },
   phases: readonly RestorePhase[] = restorePhases.map((p) => p.phase),
 ): Promise<PhaseRun[]> {
@@ -634,7 +647,7 @@ export async function runRestore(
 }
 
 /** The snapshot-step arguments for node n (its own member's endpoint). */
-export function snapshotArgsFor(rig: EtcdNodes, n: RigNode, over: Partial<SaveSnapshotArgs> = {}): SaveSnapshotArgs {
+export function snapshotArgsFor(rig: AnyEtcdNodes, n: RigNode, over: Partial<SaveSnapshotArgs> = {}): SaveSnapshotArgs {
   return {
     node: n.name,
     etcdctl: rigPaths.etcdctl,
