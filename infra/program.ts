@@ -26,7 +26,7 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     certificatesExpireAt: cluster.certificates.apply((c) => c.controlPlaneExpiry ?? null),
     certificates: cluster.certificates,
     apiEndpoint: cluster.apiEndpoint,
-    bastionAddress: cluster.bastionAddress,
+    ...(cluster.bastionAddress !== undefined ? { bastionAddress: cluster.bastionAddress } : {}),
     nodes: cluster.nodes,
     // Read back by the next run (deployedState.ts): which machine each node bootstrapped on, at which version and
     // credentials round; and which restores finished.
