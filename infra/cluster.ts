@@ -155,8 +155,9 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     { controlPlane, hosts: cpHosts, shape, stackedEtcd: config.etcdTopology === "stacked", bootstrap: bootstrapOf, joinAfter: [cni] },
     { parent },
   );
-  // Every other control plane goes behind the API endpoint only once it has joined.
-  cpJoins.joins.forEach((join, i) => infra.registerControlPlane(cpHosts[i + 1], [join]));
+  // Every other control plane goes behind the API endpoint only once it has joined (its retire step follows its join),
+  // and leaves it before its retirement runs.
+  cpJoins.retires.forEach((retire, i) => infra.registerControlPlane(cpHosts[i + 1], [retire]));
   const workers = new WorkerPool("workers", { hosts: workerHosts, shape, bootstrap: bootstrapOf, controlPlane }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(

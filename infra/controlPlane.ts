@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterShape, initConfiguration, joinConfiguration } from "./scripts/kubeadmConfig";
 import { initControlPlaneScript } from "./scripts/initControlPlane";
-import { retireControlPlaneScript } from "../lifecycle/scripts/retireNode";
+import { retireControlPlaneScript, retireStandbyScript } from "../lifecycle/scripts/retireNode";
 import { joinControlPlaneScript } from "./scripts/joinNode";
 import { readKubeconfigScript } from "./scripts/readKubeconfig";
 import { NodeBootstrap } from "./bootstrapRecord";
@@ -110,6 +110,11 @@ export interface ControlPlaneJoinsArgs {
  */
 export class ControlPlaneJoins extends pulumi.ComponentResource {
   readonly joins: command.remote.Command[];
+  /**
+   * Per joining control plane, its retire step: on cp-0, after its join; its delete retires the node from there when
+   * it leaves (the load balancer target must depend on it, so the target goes first).
+   */
+  readonly retires: command.remote.Command[];
   /** Per joining control plane, the step that minted its credentials (on cp-0, right before its join). */
   readonly mints: command.remote.Command[];
 
@@ -117,15 +122,22 @@ export class ControlPlaneJoins extends pulumi.ComponentResource {
     super("kubeadm-ha:cluster:ControlPlaneJoins", name, {}, opts);
     const out = joinControlPlanes(args, this);
     this.joins = out.joins;
+    this.retires = out.retires;
     this.mints = out.mints;
     this.registerOutputs({});
   }
 }
 
-export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Resource): { joins: command.remote.Command[]; mints: command.remote.Command[] } {
+export function joinControlPlanes(
+  args: ControlPlaneJoinsArgs,
+  parent: pulumi.Resource,
+): { joins: command.remote.Command[]; retires: command.remote.Command[]; mints: command.remote.Command[] } {
   const joins: command.remote.Command[] = [];
+  const retires: command.remote.Command[] = [];
   const mints: command.remote.Command[] = [];
+  const first = args.controlPlane.first;
   let previous: command.remote.Command = args.controlPlane.init;
+  let previousRetire: command.remote.Command | undefined;
   args.hosts.slice(1).forEach((host, i) => {
     const member = membershipStep(host);
     const bootstrap = args.bootstrap(host);
@@ -147,11 +159,6 @@ export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Re
               certificateKey,
             }),
           ),
-        // Removing this control plane (a lower count) runs this first: after its LB registration is gone, before its
-        // machine terminates. The members that stay are the lower-indexed ones, which exist whenever this one does.
-        deleteScript: pulumi.all(args.hosts.slice(0, i + 1).map((h) => h.privateIp)).apply((ips) =>
-          retireControlPlaneScript({ node: host.name, stackedEtcd: args.stackedEtcd, remainingEndpoints: args.stackedEtcd ? ips.map((ip) => `https://${ip}:2379`) : undefined }),
-        ),
         triggers: member.triggers,
       },
       {
@@ -161,9 +168,37 @@ export function joinControlPlanes(args: ControlPlaneJoinsArgs, parent: pulumi.Re
         deleteBeforeReplace: member.deleteBeforeReplace,
       },
     );
+    // Removing this control plane (a lower count, or its machine replaced) runs this step's delete first, on cp-0:
+    // after its LB registration is gone, before its join, preparation and machine go. Important: it never connects to
+    // the departing machine, so a dead one leaves too. The members that stay are the lower-indexed ones (cp-0 among
+    // them), which exist whenever this one does; cp-0 is never removed.
+    const retire = nodeStep(
+      `${host.name}-retire`,
+      {
+        host: first,
+        script: retireStandbyScript({ node: host.name, runsOn: first.name }),
+        deleteScript: pulumi.all(args.hosts.slice(0, i + 1).map((h) => h.privateIp)).apply((ips) =>
+          retireControlPlaneScript({
+            node: host.name,
+            runsOn: first.name,
+            stackedEtcd: args.stackedEtcd,
+            remainingEndpoints: args.stackedEtcd ? ips.map((ip) => `https://${ip}:2379`) : undefined,
+          }),
+        ),
+        triggers: member.triggers,
+      },
+      {
+        parent,
+        // Important: one control plane at a time: cp-k+1 retires (its delete runs) before cp-k's.
+        dependsOn: [join, ...(previousRetire ? [previousRetire] : [])],
+        deleteBeforeReplace: member.deleteBeforeReplace,
+      },
+    );
     joins.push(join);
+    retires.push(retire);
     mints.push(minted.step);
     previous = join;
+    previousRetire = retire;
   });
-  return { joins, mints };
+  return { joins, retires, mints };
 }

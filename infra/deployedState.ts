@@ -85,8 +85,8 @@ export function checkTopologyChange(deployed: string | undefined, target: string
 }
 
 /**
- * Removing control planes with stacked etcd: each removal takes a member out of etcd, one at a time (the joins are
- * chained, so their deletes run highest index first). Invariant: a run never removes a majority of the deployed
+ * Removing control planes with stacked etcd: each removal takes a member out of etcd, one at a time (the retire steps
+ * are chained, so their deletes run highest index first, each from cp-0). Invariant: a run never removes a majority of the deployed
  * members — the members that stay must hold quorum on their own even if the run stops halfway. The even-count rule is
  * validation's.
  */

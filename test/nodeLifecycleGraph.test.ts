@@ -117,23 +117,35 @@ test("control planes 3 → 5: each new member joins after the previous, then reg
   const { after, names } = await change(["controlPlane.count=3"], ["controlPlane.count=5"]);
   t.true(names("create").includes("cp-3-join") && names("create").includes("cp-4-api"));
   t.true(byName(after, "cp-4-join").dependencies.includes(byName(after, "cp-3-join").urn));
-  t.true(byName(after, "cp-4-api").dependencies.includes(byName(after, "cp-4-join").urn));
+  t.true(waitsFor(after, byName(after, "cp-4-api"), byName(after, "cp-4-join")));
+  t.true(byName(after, "cp-4-api").dependencies.includes(byName(after, "cp-4-retire").urn), "registered after its retire step exists, so it goes first");
   t.deepEqual(names("delete"), []);
 });
 
-test("control planes 5 → 3: the LB target goes first, then the member retires (drain, etcd member removal), then the machine", async (t) => {
+test("control planes 5 → 3: the LB target goes first, then the member retires from cp-0 (etcd health, drain, member removal through the remaining members, Node deleted), then the machine; no removal step connects to the departing machine", async (t) => {
   const { before, names } = await change(["controlPlane.count=5"], ["controlPlane.count=3"]);
-  t.true(["cp-3", "cp-3-api", "cp-3-join", "cp-4", "cp-4-api", "cp-4-join"].every((n) => names("delete").includes(n)));
+  t.true(["cp-3", "cp-3-api", "cp-3-join", "cp-3-retire", "cp-4", "cp-4-api", "cp-4-join", "cp-4-retire"].every((n) => names("delete").includes(n)));
+  const cp0 = byName(before, "cp-0", "aws:ec2/instance:Instance").outputs.privateIp;
   for (const cp of ["cp-3", "cp-4"]) {
     const join = byName(before, `${cp}-join`);
-    t.true(byName(before, `${cp}-api`).dependencies.includes(join.urn), "the LB attachment is deleted before the retire runs");
-    const retire = String(join.inputs.delete);
-    t.regex(retire, /STEP='retire'/);
-    t.regex(retire, /member remove/);
-    t.regex(retire, /https:\/\/10\.0\.1\.10:2379/, "the members that stay are named");
+    const retire = byName(before, `${cp}-retire`);
+    t.is(retire.displayInputs.connection.host, cp0, `${cp} retires from cp-0`);
+    t.not(retire.displayInputs.connection.host, byName(before, cp, "aws:ec2/instance:Instance").outputs.privateIp);
+    t.true(byName(before, `${cp}-api`).dependencies.includes(retire.urn), "the LB attachment is deleted before the retire runs");
+    t.true(retire.dependencies.includes(join.urn), "the retire runs before the join, preparation and machine go");
+    const script = String(retire.inputs.delete);
+    t.regex(script, /STEP='retire'/);
+    t.regex(script, /RUNS_ON='cp-0'/);
+    t.regex(script, /member remove/);
+    t.regex(script, /https:\/\/10\.0\.1\.10:2379/, "the members that stay are named");
+    t.notRegex(script, /^\s*(timeout \S+ )?kubeadm /m, "no kubeadm runs (no reset): the departing machine is never reached");
     t.true(waitsFor(before, join, byName(before, cp, "aws:ec2/instance:Instance")));
+    t.is(join.inputs.delete, undefined, "the join has no delete: nothing runs on the departing machine");
   }
-  t.true(byName(before, "cp-4-join").dependencies.includes(byName(before, "cp-3-join").urn), "cp-4 retires before cp-3: one member at a time");
+  t.true(byName(before, "cp-4-retire").dependencies.includes(byName(before, "cp-3-retire").urn), "cp-4 retires before cp-3: one member at a time");
+  // Every resource deleted with the departing nodes that has a delete command runs it on cp-0, never on those nodes.
+  const deletedOnNode = before.resources.filter((r) => names("delete").includes(short(r.urn)) && r.inputs.delete !== undefined && r.displayInputs?.connection?.host !== cp0);
+  t.deepEqual(deletedOnNode.map((r) => short(r.urn)), [], "no delete command connects to a departing machine");
 });
 
 test("unsafe control-plane shapes are refused, naming the key", async (t) => {
@@ -165,15 +177,25 @@ test("replacing a machine (pulumi up --replace) is a removal and a join: the old
     const after = await evaluateStack("dev", [], deployedOf(before), [node]);
     const diff = diffEvaluations(before, after, [node]);
     const replaced = diff.filter((d) => d.replace).map((d) => short(d.urn)).sort();
-    const membership = node.startsWith("worker") ? [node, `${node}-drain`, `${node}-join`, `${node}-prepare`] : [node, `${node}-join`, `${node}-prepare`];
+    const membership = node.startsWith("worker") ? [node, `${node}-drain`, `${node}-join`, `${node}-prepare`] : [node, `${node}-join`, `${node}-prepare`, `${node}-retire`];
     // A replaced control plane also gets its own certificates step (it reports the new machine's certificates). Every
     // new machine gets credentials minted for it (a control plane: an upload under a key of its own too).
     const reports = node.startsWith("worker") ? [] : [`${node}-certificates`, `${node}-upload-certificate-key`];
     t.deepEqual(replaced, [...membership, `${node}-join-credentials`, ...reports].sort(), `${node}: exactly its machine, membership and credentials steps`);
     t.false(diff.some((d) => d.op === "delete" || d.op === "create"));
     for (const name of membership) t.true(byName(after, name).options.deleteBeforeReplace, `${name} is deleted (retired) before its successor exists`);
-    const retire = node.startsWith("worker") ? byName(after, `${node}-drain`) : byName(after, `${node}-join`);
+    // The old member retires from cp-0 (its step's delete runs with the old inputs, on cp-0's connection): a dead
+    // machine is replaced as a live one is.
+    const retire = node.startsWith("worker") ? byName(before, `${node}-drain`) : byName(before, `${node}-retire`);
     t.regex(String(retire.inputs.delete), /STEP='retire'/);
+    t.is(retire.displayInputs.connection.host, byName(before, "cp-0", "aws:ec2/instance:Instance").outputs.privateIp, `${node} retires from cp-0`);
+    const replacedWithDelete = before.resources.filter((r) => diff.some((d) => d.replace && d.urn === r.urn) && r.inputs.delete !== undefined);
+    t.true(replacedWithDelete.length > 0);
+    t.deepEqual(
+      replacedWithDelete.filter((r) => r.displayInputs.connection.host !== byName(before, "cp-0", "aws:ec2/instance:Instance").outputs.privateIp).map((r) => short(r.urn)),
+      [],
+      `${node}: every replaced step with a delete runs it on cp-0, none on the departing machine`,
+    );
   }
   t.false(byName(before, "cp-0", "aws:ec2/instance:Instance").options.deleteBeforeReplace, "cp-0 holds kubeadm init: not replaceable in place");
   t.is(byName(before, "cp-0-init").inputs.triggers, undefined);

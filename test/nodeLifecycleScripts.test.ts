@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { mintJoinCredentialsScript, parseJoinCredentials, uploadCertsConfigPath } from "../infra/scripts/mintJoinCredentials";
 import { initConfiguration } from "../infra/scripts/kubeadmConfig";
 import { maintenanceDrainScript, maintenanceEndScript } from "../lifecycle/scripts/maintenance";
-import { retireControlPlaneScript, retireStateDir, retireWorkerScript } from "../lifecycle/scripts/retireNode";
+import { retireControlPlaneScript, retireStandbyScript, retireStateDir, retireWorkerScript } from "../lifecycle/scripts/retireNode";
 import { uncordonNodeScript } from "../lifecycle/scripts/uncordon";
 import { caCertHashOf, callsOf, cleanup, makeCaCert, nodePath, runWithStubs, StubCall, StubRun, stubState } from "./support/stubs";
 import { seedCluster, upgradeStubs } from "./support/upgradeStubs";
@@ -166,7 +166,7 @@ function lifecycleStubs(): Record<string, string> {
 
 interface Seed {
   /** Nodes the cluster has, and whether each is cordoned. */
-  nodes: Record<string, { cordoned?: boolean }>;
+  nodes: Record<string, { cordoned?: boolean; ready?: string }>;
   /** node -> pods on it ("ns/name Kind"). */
   pods?: Record<string, string[]>;
   /** etcd members (name -> client URL); ids are made up. */
@@ -326,79 +326,97 @@ test(`retire worker: a failed drain fails the step, deletes nothing and leaves t
 });
 
 // ---- retiring a control plane --------------------------------------------------------------------------------------
+// The step runs on cp-0 (the survivor: its kubelet identity, its admin.conf) about the departing cp-2, which is dead in
+// most of these runs: its Node NotReady, its etcd endpoint not answering, its member still listed.
 
 const threeMembers = { "cp-0": etcdUrls["cp-0"], "cp-1": etcdUrls["cp-1"], "cp-2": etcdUrls["cp-2"] };
-const cpNodes = { "cp-0": {}, "cp-1": {}, "cp-2": {} };
 const remaining = [etcdUrls["cp-0"], etcdUrls["cp-1"]];
+/** cp-2's machine is dead: its kubelet stopped reporting (NotReady) and its etcd member does not answer. */
+const deadCp2 = { nodes: { "cp-0": {}, "cp-1": {}, "cp-2": { ready: "False" } }, etcd: threeMembers, unhealthy: [etcdUrls["cp-2"]] };
+const fromCp0 = (o: Partial<Parameters<typeof retireControlPlaneScript>[0]> = {}) =>
+  retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: true, remainingEndpoints: remaining, drain: fastDrain, timeouts: { etcdHealth: 0 }, ...o });
 
-test(`retire control plane (stacked etcd): etcd health, drain, member removal, Node deletion, kubeadm reset, in that order; then nothing ${STUBS}`, async (t) => {
-  const script = retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, remainingEndpoints: remaining, drain: fastDrain, timeouts: { etcdHealth: 0 } });
-  const r = await run(t, script, { node: "cp-2", seed: { nodes: cpNodes, etcd: threeMembers, pods: { "cp-2": ["kube-system/coredns-5d78c9869d-abcde ReplicaSet"] } } });
+/** Every call that could reach cp-2's machine: an etcdctl naming its endpoint, an exec into its etcd pod, any kubeadm. */
+function reachesDeparted(r: StubRun): string[] {
+  return lines(r).filter((l) => l.includes(etcdUrls["cp-2"]) || / exec etcd-cp-2 /.test(l) || l.startsWith("kubeadm ") || l.startsWith("ssh "));
+}
+
+test(`retire control plane from cp-0, the departing cp-2 NotReady and its etcd member still listed but dead: remaining members' health, bounded drain, member removal through the remaining members, Node deletion, in that order; nothing reaches cp-2; then nothing ${STUBS}`, async (t) => {
+  const script = fromCp0();
+  const r = await run(t, script, { node: "cp-0", seed: { ...deadCp2, pods: { "cp-2": ["kube-system/coredns-5d78c9869d-abcde ReplicaSet", "kube-system/kube-proxy-x1 DaemonSet"] } } });
   t.is(r.code, 0, r.stderr);
   const order = [
-    /^etcdctl .*endpoint health/,
+    new RegExp(`^etcdctl --endpoints=${etcdUrls["cp-1"]} .*endpoint health`),
     /^kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60$/,
-    new RegExp(`^etcdctl .*--endpoints=${remaining.join(",")} .*member remove ${etcdIds["cp-2"]}$`),
+    new RegExp(`^etcdctl --endpoints=${remaining.join(",")} .*member remove ${etcdIds["cp-2"]}$`),
     /^kubectl delete node cp-2 --ignore-not-found$/,
-    /^kubeadm reset -f .*--skip-phases=remove-etcd-member$/,
   ].map((re) => indexOf(r, re));
   t.true(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `in order: ${order.join(", ")}\n${lines(r).join("\n")}`);
+  t.deepEqual(reachesDeparted(r), [], "no call names cp-2's etcd endpoint or pod, and no kubeadm runs");
   t.is(read(r.root, "etcd/members"), `${etcdIds["cp-0"]} cp-0 ${etcdUrls["cp-0"]}\n${etcdIds["cp-1"]} cp-1 ${etcdUrls["cp-1"]}\n`);
   t.false(has(r.root, "k8s/cp-2.kubelet"), "the Node is gone");
-  t.false(existsSync(nodePath(r.root, "/etc/kubernetes/admin.conf")), "reset");
-  t.true(existsSync(nodePath(r.root, `${retireStateDir}/etcd-member-removed`)));
-  const etcdctl = callsOf(r, "etcdctl");
-  t.true(etcdctl.every((a) => a.includes(`--cert=${r.root}/etc/kubernetes/pki/etcd/healthcheck-client.crt`)), "etcdctl with the node's healthcheck-client certificate");
+  t.true(existsSync(nodePath(r.root, "/etc/kubernetes/admin.conf")), "the survivor is not reset");
+  t.false(existsSync(nodePath(r.root, retireStateDir)), "nothing is remembered on the survivor");
+  t.true(callsOf(r, "etcdctl").every((a) => a.includes(`--cert=${r.root}/etc/kubernetes/pki/etcd/healthcheck-client.crt`)), "etcdctl with the survivor's healthcheck-client certificate");
+  t.regex(r.stderr, /\[cp-2\] retire: retiring cp-2 from cp-0 \(nothing runs on cp-2's machine: it may be unreachable\)\n/);
   t.regex(r.stderr, /\[cp-2\] retire: etcd healthy: member cp-2 \(fd422379fda50e48\) may leave; 2 member\(s\) remain, quorum 2, all healthy\n/);
-  t.regex(r.stderr, /\[cp-2\] retire: cp-2 retired: drained, removed from etcd and the cluster, reset\n/);
+  t.regex(r.stderr, /\[cp-2\] retire: cp-2 retired from cp-0: drained, removed from etcd and the cluster/);
   everyLineNames(t, r, "cp-2", "retire");
 
-  const again = await run(t, script, { root: r.root, node: "cp-2" });
+  const again = await run(t, script, { root: r.root, node: "cp-0" });
   t.is(again.code, 0, again.stderr);
-  t.deepEqual(again.calls, []);
-  t.regex(again.stderr, /already reset \(no .*admin\.conf, no .*kubelet\.conf\): nothing to do/);
+  t.deepEqual(writes(again), []);
+  t.regex(again.stderr, /etcd member cp-2 is already absent from the cluster/);
+  t.regex(again.stderr, /node cp-2 is already gone from the cluster: nothing to drain/);
 });
 
-test(`retire control plane on a machine whose kubelet is another node (a phantom cp-3 listed with cp-0's address): refused before any etcd call, drain, deletion or reset ${STUBS}`, async (t) => {
-  const script = retireControlPlaneScript({ node: "cp-3", stackedEtcd: true, remainingEndpoints: remaining, drain: fastDrain, timeouts: { etcdHealth: 0 } });
-  const r = await run(t, script, { node: "cp-3", seed: { nodes: { ...cpNodes, "cp-3": {} }, etcd: threeMembers, identity: "cp-0" } });
-  t.not(r.code, 0);
-  t.deepEqual(r.calls, [], "nothing was asked or changed");
-  t.true(existsSync(nodePath(r.root, "/etc/kubernetes/admin.conf")), "the real cp-0 is untouched");
-  t.is(read(r.root, "etcd/members").split("\n").filter(Boolean).length, 3);
-  t.regex(r.stderr, /\[cp-3\] retire: ERROR: refusing to retire it \(etcd member removal, drain, Node deletion, kubeadm reset\): this machine's kubelet is node cp-0, not cp-3/);
+test(`retire control plane from cp-0 without etcdctl on the host: etcdctl runs in cp-0's etcd pod, never cp-2's, and removes the member itself (kubeadm's phase would remove cp-0's) ${STUBS}`, async (t) => {
+  const r = await run(t, fromCp0(), { node: "cp-0", seed: { ...deadCp2, more: (root) => rmSync(join(dirname(root), "bin", "etcdctl")) } });
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(callsOf(r, "etcdctl"), []);
+  t.deepEqual(callsOf(r, "kubeadm"), [], "no kubeadm reset phase remove-etcd-member: on cp-0 it removes cp-0's member");
+  const order = [
+    new RegExp(`^kubectl -n kube-system exec etcd-cp-0 -- etcdctl --endpoints=${etcdUrls["cp-1"]} .*endpoint health$`),
+    /^kubectl drain cp-2/,
+    new RegExp(`^kubectl -n kube-system exec etcd-cp-0 -- etcdctl --endpoints=${remaining.join(",")} .*member remove ${etcdIds["cp-2"]}$`),
+    /^kubectl delete node cp-2/,
+  ].map((re) => indexOf(r, re));
+  t.true(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `in order: ${order.join(", ")}\n${lines(r).join("\n")}`);
+  t.deepEqual(reachesDeparted(r), []);
+  t.is(read(r.root, "etcd/members"), `${etcdIds["cp-0"]} cp-0 ${etcdUrls["cp-0"]}\n${etcdIds["cp-1"]} cp-1 ${etcdUrls["cp-1"]}\n`);
+});
 
-  const anonymous = await run(t, script, { node: "cp-3", seed: { nodes: cpNodes, etcd: threeMembers, identity: "" } });
+test(`retire control plane from cp-0 without the remaining endpoints: cp-0's own member names them; the dead cp-2 is still never asked ${STUBS}`, async (t) => {
+  const r = await run(t, fromCp0({ remainingEndpoints: undefined, localEtcdEndpoint: etcdUrls["cp-0"] }), { node: "cp-0", seed: deadCp2 });
+  t.is(r.code, 0, r.stderr);
+  t.true(lines(r).some((l) => l.startsWith(`etcdctl --endpoints=${etcdUrls["cp-0"]} `) && l.endsWith("member list -w simple")));
+  t.true(lines(r).some((l) => new RegExp(`^etcdctl --endpoints=${remaining.join(",")} .*member remove ${etcdIds["cp-2"]}$`).test(l)));
+  t.deepEqual(reachesDeparted(r), []);
+  t.false(read(r.root, "etcd/members").includes("cp-2"));
+});
+
+test(`retire control plane: a rerun after the member removal (Node deletion failed) deletes the Node only ${STUBS}`, async (t) => {
+  const r = await run(t, fromCp0(), { node: "cp-0", seed: { ...deadCp2, etcd: { "cp-0": etcdUrls["cp-0"], "cp-1": etcdUrls["cp-1"] }, nodes: { ...deadCp2.nodes, "cp-2": { ready: "False", cordoned: true } } } });
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(writes(r), ["kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60", "kubectl delete node cp-2 --ignore-not-found"]);
+  t.regex(r.stderr, /etcd member cp-2: nothing to remove/);
+});
+
+test(`retire control plane run on a machine that is not cp-0 (cp-0's address reaches cp-1, or no kubelet at all): refused before any call ${STUBS}`, async (t) => {
+  const wrong = await run(t, fromCp0(), { node: "cp-0", seed: { ...deadCp2, identity: "cp-1" } });
+  t.not(wrong.code, 0);
+  t.deepEqual(wrong.calls, [], "nothing was asked or changed");
+  t.is(read(wrong.root, "etcd/members").split("\n").filter(Boolean).length, 3);
+  t.regex(wrong.stderr, /\[cp-2\] retire: ERROR: refusing to retire cp-2 from this machine: its kubelet is cp-1, not cp-0/);
+
+  const anonymous = await run(t, fromCp0(), { node: "cp-0", seed: { ...deadCp2, identity: "" } });
   t.not(anonymous.code, 0);
   t.deepEqual(anonymous.calls, []);
-  t.regex(anonymous.stderr, /refusing to retire it .*: this machine has no kubelet credentials .*, so nothing shows it is node cp-3/);
+  t.regex(anonymous.stderr, /refusing to retire cp-2 from this machine: its kubelet is \(no kubelet credentials\), not cp-0/);
 });
 
-test(`retire control plane: a failure at kubeadm reset, then a rerun skips what is done (member absent, Node gone) and resets ${STUBS}`, async (t) => {
-  const script = retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, drain: fastDrain, timeouts: { etcdHealth: 0 } });
-  const failed = await run(t, script, {
-    node: "cp-2",
-    seed: { nodes: cpNodes, etcd: { ...threeMembers, "cp-2": "https://127.0.0.1:2379" }, more: (root) => writeFileSync(join(stubState(root), "fail-at"), "kubeadm reset -f") },
-  });
-  t.not(failed.code, 0);
-  t.regex(failed.stderr, /ERROR: kubeadm reset failed/);
-  t.false(read(failed.root, "etcd/members").includes("cp-2"));
-  // Without remainingEndpoints the first run asked its own member (127.0.0.1) and saved the others for later runs.
-  t.is(readFileSync(nodePath(failed.root, `${retireStateDir}/etcd-endpoints`), "utf8"), `${remaining.join(",")}\n`);
-
-  const rerun = await run(t, script, { root: failed.root, node: "cp-2" });
-  t.is(rerun.code, 0, rerun.stderr);
-  t.deepEqual(writes(rerun), ["kubeadm reset -f --skip-phases=remove-etcd-member"]);
-  t.regex(rerun.stderr, /etcd member cp-2 is already absent from the cluster/);
-  t.regex(rerun.stderr, /node cp-2 is already gone from the cluster: nothing to drain/);
-  t.true(lines(rerun).some((l) => l.startsWith(`etcdctl --endpoints=${remaining.join(",")} `)), "asked the saved remaining members");
-});
-
-test(`retire control plane: refused while a remaining etcd member is unhealthy: no drain, no removal, no deletion, no reset ${STUBS}`, async (t) => {
-  const r = await run(t, retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, remainingEndpoints: remaining, timeouts: { etcdHealth: 0 } }), {
-    node: "cp-2",
-    seed: { nodes: cpNodes, etcd: threeMembers, unhealthy: [etcdUrls["cp-1"]] },
-  });
+test(`retire control plane: refused while a remaining member is unhealthy besides the dead cp-2 (never two control planes down): no drain, no removal, no deletion ${STUBS}`, async (t) => {
+  const r = await run(t, fromCp0(), { node: "cp-0", seed: { ...deadCp2, unhealthy: [etcdUrls["cp-1"], etcdUrls["cp-2"]] } });
   t.not(r.code, 0);
   t.deepEqual(writes(r), []);
   t.regex(r.stderr, /\[cp-2\] retire: https:\/\/10\.0\.2\.10:2379 is unhealthy: failed to commit proposal: context deadline exceeded\n/);
@@ -406,38 +424,55 @@ test(`retire control plane: refused while a remaining etcd member is unhealthy: 
     r.stderr,
     /\[cp-2\] retire: ERROR: refusing to remove etcd member cp-2 after 0s: etcd is not healthy: 1 of the 2 remaining members answer \(unhealthy: https:\/\/10\.0\.2\.10:2379; their quorum is 2\)/,
   );
-  t.true(existsSync(nodePath(r.root, "/etc/kubernetes/admin.conf")));
+  t.is(read(r.root, "etcd/members").split("\n").filter(Boolean).length, 3);
   t.false(has(r.root, "k8s/cp-2.cordoned"));
 });
 
-test(`retire control plane without etcdctl on the host: etcd is asked inside its pod and kubeadm removes the member ${STUBS}`, async (t) => {
-  const r = await run(t, retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, remainingEndpoints: remaining, drain: fastDrain, timeouts: { etcdHealth: 0 } }), {
-    node: "cp-2",
-    seed: { nodes: cpNodes, etcd: threeMembers, more: (root) => rmSync(join(dirname(root), "bin", "etcdctl")) },
-  });
-  t.is(r.code, 0, r.stderr);
-  t.deepEqual(callsOf(r, "etcdctl"), []);
-  t.true(lines(r).some((l) => /^kubectl -n kube-system exec etcd-cp-2 -- etcdctl .*endpoint health$/.test(l)), "health through the etcd pod");
-  const order = [/^kubectl -n kube-system exec .*endpoint health$/, /^kubectl drain cp-2/, /^kubeadm reset phase remove-etcd-member$/, /^kubectl delete node cp-2/, /^kubeadm reset -f/].map((re) => indexOf(r, re));
-  t.true(order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])), `in order: ${order.join(", ")}\n${lines(r).join("\n")}`);
-  t.false(read(r.root, "etcd/members").includes("cp-2"));
-  t.regex(r.stderr, /no etcdctl on this host: kubeadm reset phase remove-etcd-member/);
+test(`retire control plane: a failed drain fails the step before the member removal and leaves cp-2 cordoned; the rerun finishes ${STUBS}`, async (t) => {
+  const failed = await run(t, fromCp0(), { node: "cp-0", seed: { ...deadCp2, pods: { "cp-2": ["default/web-1 StatefulSet"] }, drainMode: "pdb" } });
+  t.not(failed.code, 0);
+  t.false(writes(failed).some((l) => /member remove|delete node/.test(l)));
+  t.true(has(failed.root, "k8s/cp-2.cordoned"));
+  t.is(read(failed.root, "etcd/members").split("\n").filter(Boolean).length, 3);
+  t.regex(failed.stderr, /ERROR: drain of cp-2 failed .*: it keeps its etcd member and its instance is not terminated\. cp-2 stays cordoned/);
+
+  rmSync(join(stubState(failed.root), "drain-mode"));
+  const rerun = await run(t, fromCp0(), { root: failed.root, node: "cp-0" });
+  t.is(rerun.code, 0, rerun.stderr);
+  t.regex(rerun.stderr, /cp-2 is cordoned already/);
+  t.false(read(rerun.root, "etcd/members").includes("cp-2"));
+  t.false(has(rerun.root, "k8s/cp-2.kubelet"));
+  t.deepEqual(reachesDeparted(rerun), []);
 });
 
-test(`retire control plane with external etcd: no etcd call; drain, Node deletion, full kubeadm reset ${STUBS}`, async (t) => {
-  const r = await run(t, retireControlPlaneScript({ node: "cp-2", stackedEtcd: false, drain: fastDrain }), { node: "cp-2", seed: { nodes: cpNodes } });
+test(`retire control plane with external etcd, from cp-0: no etcd call, no kubeadm; drain and Node deletion ${STUBS}`, async (t) => {
+  const r = await run(t, retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: false, drain: fastDrain }), { node: "cp-0", seed: { nodes: deadCp2.nodes } });
   t.is(r.code, 0, r.stderr);
   t.deepEqual(callsOf(r, "etcdctl"), []);
+  t.deepEqual(callsOf(r, "kubeadm"), []);
   t.false(lines(r).some((l) => / exec /.test(l)));
-  t.deepEqual(writes(r), ["kubectl cordon cp-2", "kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60", "kubectl delete node cp-2 --ignore-not-found", "kubeadm reset -f"]);
+  t.deepEqual(writes(r), ["kubectl cordon cp-2", "kubectl drain cp-2 --ignore-daemonsets --grace-period=300 --timeout=360s --skip-wait-for-delete-timeout=60", "kubectl delete node cp-2 --ignore-not-found"]);
   t.regex(r.stderr, /external etcd: its membership does not change/);
 });
 
-test("retireControlPlaneScript refuses remainingEndpoints with external etcd, and malformed endpoints", (t) => {
-  t.throws(() => retireControlPlaneScript({ node: "cp-2", stackedEtcd: false, remainingEndpoints: remaining }), {
+test(`retire step created on cp-0: checks the machine is cp-0 with admin credentials, changes nothing; a machine that is another node fails the creation ${STUBS}`, async (t) => {
+  const ok = await run(t, retireStandbyScript({ node: "cp-2", runsOn: "cp-0" }), { node: "cp-0", seed: deadCp2 });
+  t.is(ok.code, 0, ok.stderr);
+  t.deepEqual(ok.calls, []);
+  t.regex(ok.stderr, /\[cp-2\] retire: when cp-2 leaves \(scale-down, replacement\), cp-0 retires it: nothing to do now\n/);
+  const wrong = await run(t, retireStandbyScript({ node: "cp-2", runsOn: "cp-0" }), { node: "cp-0", seed: { ...deadCp2, identity: "cp-2" } });
+  t.not(wrong.code, 0);
+  t.regex(wrong.stderr, /refusing to retire cp-2 from this machine: its kubelet is cp-2, not cp-0/);
+});
+
+test("retireControlPlaneScript refuses a node retiring itself, remainingEndpoints with external etcd, and malformed endpoints", (t) => {
+  t.throws(() => retireControlPlaneScript({ node: "cp-2", runsOn: "cp-2", stackedEtcd: true }), {
+    message: "retireControlPlaneScript: cp-2 cannot retire itself; the step runs on a surviving control plane",
+  });
+  t.throws(() => retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: false, remainingEndpoints: remaining }), {
     message: "retireControlPlaneScript: remainingEndpoints apply to stacked etcd only (a control plane's retirement does not change external etcd)",
   });
-  t.throws(() => retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, remainingEndpoints: ["10.0.1.10:2379"] }), {
+  t.throws(() => retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: true, remainingEndpoints: ["10.0.1.10:2379"] }), {
     message: "retireControlPlaneScript: etcd endpoints must look like https://10.0.3.10:2379; got 10.0.1.10:2379",
   });
 });

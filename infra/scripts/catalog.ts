@@ -15,7 +15,7 @@ import { waitForNodesScript } from "./waitForNodes";
 import { lifecycleSampleScripts } from "../../lifecycle/scripts/samples";
 import { etcdSnapshotSampleScripts } from "../../lifecycle/scripts/etcdSamples";
 import { maintenanceDrainScript, maintenanceEndScript } from "../../lifecycle/scripts/maintenance";
-import { removeEtcdMemberScript, retireControlPlaneScript, retireWorkerScript } from "../../lifecycle/scripts/retireNode";
+import { removeEtcdMemberScript, retireControlPlaneScript, retireStandbyScript, retireWorkerScript } from "../../lifecycle/scripts/retireNode";
 import { mintJoinCredentialsScript } from "./mintJoinCredentials";
 
 export interface SampleScript {
@@ -70,14 +70,15 @@ function nodeLifecycleSamples(): SampleScript[] {
     { name: "maintenanceEndScript", script: maintenanceEndScript({ node: "worker-1", runsOn: "cp-0" }) },
     { name: "retireWorkerScript", script: retireWorkerScript({ node: "worker-4", runsOn: "cp-0" }) },
     {
-      name: "retireControlPlaneScript (stacked etcd)",
-      script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: true, remainingEndpoints }),
+      name: "retireControlPlaneScript (stacked etcd, from cp-0)",
+      script: retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: true, remainingEndpoints }),
     },
     {
-      name: "retireControlPlaneScript (stacked etcd, endpoints found through its own member)",
-      script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: true }),
+      name: "retireControlPlaneScript (stacked etcd, members found through cp-0's own)",
+      script: retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: true }),
     },
-    { name: "retireControlPlaneScript (external etcd)", script: retireControlPlaneScript({ node: "cp-2", stackedEtcd: false }) },
+    { name: "retireControlPlaneScript (external etcd, from cp-0)", script: retireControlPlaneScript({ node: "cp-2", runsOn: "cp-0", stackedEtcd: false }) },
+    { name: "retireStandbyScript", script: retireStandbyScript({ node: "cp-2", runsOn: "cp-0" }) },
     { name: "removeEtcdMemberScript", script: removeEtcdMemberScript({ node: "cp-2", remainingEndpoints }) },
     { name: "mintJoinCredentialsScript", script: mintJoinCredentialsScript({ node: "cp-0", forNodes: ["cp-3", "worker-3", "worker-4"] }) },
     { name: "mintJoinCredentialsScript (a worker: token only)", script: mintJoinCredentialsScript({ node: "cp-0", forNodes: ["worker-3"], uploadCertificates: false }) },

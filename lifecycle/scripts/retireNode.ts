@@ -1,6 +1,7 @@
 // Step "retire": the delete-time step that runs before a node's instance terminates (scale-down, replacement).
-// A worker is drained and its Node deleted from a control plane; a control plane retires itself: etcd health and
-// quorum first, drain, its stacked etcd member removed, Node deleted, kubeadm reset. Pure: arguments in, bash out.
+// Every retirement runs on a surviving control plane (cp-0), never on the departing machine, so a dead machine leaves
+// too: a worker is drained and its Node deleted; a control plane gets etcd health and quorum first, drain, its
+// stacked etcd member removed through the remaining members, Node deleted. Pure: arguments in, bash out.
 import { nodePaths } from "../../infra/defaults";
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
 import { nodeIdentityBash } from "../../infra/scripts/nodeIdentity";
@@ -20,7 +21,7 @@ export const stackedEtcdClientTls: EtcdClientTls = {
 export const localEtcdEndpoint = "https://127.0.0.1:2379";
 
 /**
- * What the retirement remembers on the departing node between runs: the remaining members' endpoints (its own
+ * What removeEtcdMemberScript, run on the departing node, remembers there between runs: the remaining members' endpoints (its own
  * member cannot answer once removed) and that the removal happened. kubeadm reset leaves this directory alone.
  */
 export const retireStateDir = `${nodePaths.stateDir}/retire`;
@@ -32,7 +33,7 @@ export const retireStateDir = `${nodePaths.stateDir}/retire`;
 const retireBounds = {
   /** One etcdctl call: dial 5 s, command 20 s, killed after 60 s whatever it does. */
   etcdctl: 60,
-  /** `kubeadm reset -f` (stops the kubelet, removes static pods and files) and its remove-etcd-member phase. */
+  /** kubeadm's remove-etcd-member phase (removeEtcdMemberScript on the departing node without a host etcdctl). */
   kubeadmReset: 300,
   /**
    * `kubectl delete node`: attempts and pause. After a control plane's etcd member is gone its own apiserver fails,
@@ -131,6 +132,15 @@ export interface EtcdMemberRemovalArgs {
   tls?: EtcdClientTls;
   /** Only `etcdHealth` is used: how long etcd may take to become healthy before the removal is refused. */
   timeouts?: Partial<UpgradeTimeouts>;
+  /**
+   * The surviving control plane the removal runs on, when it is not the departing node itself (the program's
+   * retirement: cp-0). Then etcdctl without a host etcdctl runs inside this node's etcd pod (never the departing
+   * member's), the removal is always `etcdctl member remove` asked of the remaining members (kubeadm's
+   * remove-etcd-member phase removes the member of the machine it runs on: here that would be the survivor's), and
+   * nothing is remembered between runs (the survivor's own member always answers). Absent: the step runs on the
+   * departing node.
+   */
+  survivor?: string;
 }
 
 /**
@@ -142,19 +152,37 @@ export interface EtcdMemberRemovalArgs {
  * - Refused (the step ends) unless this member may leave: it is not the only member, no member is still joining
  *   (unstarted or a learner), and every remaining member answers `endpoint health` — then the remaining members
  *   hold quorum with room to spare. Waited for up to the etcd health bound, except the last-member refusal.
- * - Removal: `etcdctl member remove <id>` asked of the remaining members, verified by their member list; without a
- *   host etcdctl, `kubeadm reset phase remove-etcd-member`. A member already absent is left alone (and, once its
+ * - Removal: `etcdctl member remove <id>` asked of the remaining members, verified by their member list; on the
+ *   departing node without a host etcdctl, `kubeadm reset phase remove-etcd-member`. From a survivor (`survivor`)
+ *   always etcdctl (the host's or the survivor's etcd pod's) and never a word to the departing member: it may be dead. A member already absent is left alone (and, once its
  *   own member is down, a marker written after the removal answers for it).
  */
 export function etcdMemberRemovalFragment(builder: string, args: EtcdMemberRemovalArgs): string {
   assertNodeName(builder, "node", args.node);
   const remaining = args.remainingEndpoints ?? [];
   if (remaining.length > 0) assertEtcdEndpoints(builder, remaining);
+  if (args.survivor !== undefined) {
+    assertNodeName(builder, "survivor", args.survivor);
+    if (args.survivor === args.node) throw new Error(`${builder}: the survivor the removal runs on cannot be the departing member ${args.node}`);
+  }
   const local = args.localEndpoint ?? localEtcdEndpoint;
   assertEtcdEndpoints(builder, [local]);
   const tls = args.tls ?? stackedEtcdClientTls;
   const timeouts = timeoutsWith(args.timeouts);
   const t = retireBounds.etcdctl;
+  // Only on the departing node itself: kubeadm's phase removes the member of the machine it runs on.
+  const removeWith =
+    args.survivor === undefined
+      ? "# Without a host etcdctl the departing node removes itself with kubeadm's remove-etcd-member phase.\nETCD_REMOVE_WITH_ETCDCTL=$ETCD_HOST_CTL"
+      : "# From a survivor always etcdctl (the host's or the survivor's etcd pod's): kubeadm's remove-etcd-member phase would\n# remove the survivor's own member.\nETCD_REMOVE_WITH_ETCDCTL=1";
+  const kubeadmRemoval =
+    args.survivor === undefined
+      ? String.raw`  else
+    log "no etcdctl on this host: kubeadm reset phase remove-etcd-member"
+    timeout ${retireBounds.kubeadmReset} kubeadm reset phase remove-etcd-member --kubeconfig "$ADMIN_CONF" 2>&1 | redact_kubeadm | log_output ||
+      die "kubeadm reset phase remove-etcd-member failed (output above); run pulumi up again"
+`
+      : "";
   return String.raw`ETCD_MEMBER=${shellQuote(args.node)}
 ETCD_LOCAL_ENDPOINT=${shellQuote(local)}
 ETCD_GIVEN=${bashArray(remaining)}
@@ -164,15 +192,21 @@ ETCD_KEY="$R"${shellQuote(tls.key)}
 # Inside the etcd static pod: kubeadm mounts /etc/kubernetes/pki/etcd there at the same path.
 ETCD_POD_TLS=${bashArray([`--cacert=${stackedEtcdClientTls.cacert}`, `--cert=${stackedEtcdClientTls.cert}`, `--key=${stackedEtcdClientTls.key}`])}
 ETCD_HEALTH_TIMEOUT=${timeouts.etcdHealth}
+# 1: the step runs on the departing member itself; 0: on a survivor (ETCD_EXEC_NODE), which never asks the departing
+# member anything and keeps no state between runs.
+ETCD_ON_MEMBER=${args.survivor === undefined ? 1 : 0}
+ETCD_EXEC_NODE=${shellQuote(args.survivor ?? args.node)}
 ETCD_RETIRE_DIR="$R"${shellQuote(retireStateDir)}
 ETCD_SAVED="$ETCD_RETIRE_DIR/etcd-endpoints"
 ETCD_REMOVED="$ETCD_RETIRE_DIR/etcd-member-removed"
 ETCD_DETAIL=""
 ETCD_HOST_CTL=0
 if command -v etcdctl >/dev/null 2>&1; then ETCD_HOST_CTL=1; fi
+${removeWith}
 
 # etcd_ctl ENDPOINTS ARGS...: etcdctl (API v3, bounded) against ENDPOINTS (comma-separated) with the node's client
-# certificate: the host's etcdctl, else the one inside this node's etcd static pod (kubeadm puts none on the host).
+# certificate: the host's etcdctl, else the one inside this machine's etcd static pod (ETCD_EXEC_NODE's; kubeadm puts
+# none on the host).
 # A later --command-timeout in ARGS wins (health checks use 5 s: a dead member otherwise costs the full 20 s).
 etcd_ctl() {
   local endpoints=$1
@@ -181,7 +215,7 @@ etcd_ctl() {
     timeout ${t} env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --cacert="$ETCD_CA" --cert="$ETCD_CERT" \
       --key="$ETCD_KEY" --dial-timeout=5s --command-timeout=20s "$@"
   else
-    timeout ${t} kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=50s -n kube-system exec "etcd-$ETCD_MEMBER" -- \
+    timeout ${t} kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=50s -n kube-system exec "etcd-$ETCD_EXEC_NODE" -- \
       etcdctl --endpoints="$endpoints" "${bx("ETCD_POD_TLS[@]")}" --dial-timeout=5s --command-timeout=20s "$@"
   fi
 }
@@ -221,7 +255,7 @@ etcd_read_members() {
     source=$(IFS=,; printf '%s' "${bx("ETCD_GIVEN[*]")}")
     if etcd_members_from "$source"; then return 0; fi
   fi
-  if [ -s "$ETCD_SAVED" ]; then
+  if [ "$ETCD_ON_MEMBER" = 1 ] && [ -s "$ETCD_SAVED" ]; then
     source=$(cat "$ETCD_SAVED")
     if etcd_members_from "$source"; then return 0; fi
   fi
@@ -234,7 +268,7 @@ etcd_removal_verdict() {
   local remaining quorum healthy=0 e out unhealthy=()
   ETCD_WHY="" ETCD_GONE=0
   if ! etcd_read_members; then
-    if [ -e "$ETCD_REMOVED" ]; then
+    if [ "$ETCD_ON_MEMBER" = 1 ] && [ -e "$ETCD_REMOVED" ]; then
       # An earlier run removed it; its own member is down now and no other source was known to ask.
       ETCD_GONE=1
       return 0
@@ -246,7 +280,7 @@ etcd_removal_verdict() {
     ETCD_GONE=1
     return 0
   fi
-  if [ "${bx("#ETCD_OTHERS[@]")}" -gt 0 ]; then
+  if [ "$ETCD_ON_MEMBER" = 1 ] && [ "${bx("#ETCD_OTHERS[@]")}" -gt 0 ]; then
     install -d -m 0700 "$ETCD_RETIRE_DIR"
     (IFS=,; printf '%s\n' "${bx("ETCD_OTHERS[*]")}") >"$ETCD_SAVED"
   fi
@@ -305,7 +339,7 @@ etcd_remove_member() {
   fi
   ask=$(IFS=,; printf '%s' "${bx("ETCD_OTHERS[*]")}")
   id=$ETCD_SELF_ID
-  if [ "$ETCD_HOST_CTL" = 1 ]; then
+  if [ "$ETCD_REMOVE_WITH_ETCDCTL" = 1 ]; then
     log "etcdctl member remove $id ($ETCD_MEMBER), asking $ask"
     # etcd refuses a removal ("unhealthy cluster") until every member has been connected for 5 s, as after a restart
     # or a join: retried within the etcd health bound. A reply lost after the removal shows as the member's absence.
@@ -324,14 +358,12 @@ etcd_remove_member() {
       sleep 1
     done
     printf '%s\n' "$out" | log_output
-  else
-    log "no etcdctl on this host: kubeadm reset phase remove-etcd-member"
-    timeout ${retireBounds.kubeadmReset} kubeadm reset phase remove-etcd-member --kubeconfig "$ADMIN_CONF" 2>&1 | redact_kubeadm | log_output ||
-      die "kubeadm reset phase remove-etcd-member failed (output above); run pulumi up again"
+${kubeadmRemoval}  fi
+  if [ "$ETCD_ON_MEMBER" = 1 ]; then
+    install -d -m 0700 "$ETCD_RETIRE_DIR"
+    : >"$ETCD_REMOVED"
   fi
-  install -d -m 0700 "$ETCD_RETIRE_DIR"
-  : >"$ETCD_REMOVED"
-  if [ "$ETCD_HOST_CTL" = 1 ]; then
+  if [ "$ETCD_REMOVE_WITH_ETCDCTL" = 1 ]; then
     # Asked of the remaining members only: a removed member may answer for a moment with its old view.
     for ((n = 1; n <= 5; n++)); do
       ETCD_DETAIL=""
@@ -364,40 +396,64 @@ etcd_remove_member
   return nodeScript({ node: args.node, step: "retire" }, body);
 }
 
+/**
+ * Bash: `require_survivor`: ends the step unless this machine's kubelet is RUNS_ON and it has ADMIN_CONF. Needs
+ * RUNS_ON, TARGET and ADMIN_CONF.
+ */
+const requireSurvivorBash = String.raw`${nodeIdentityBash}
+require_survivor() {
+  local survivor
+  survivor=$(kubelet_node_name)
+  if [ "$survivor" != "$RUNS_ON" ]; then
+    die "refusing to retire $TARGET from this machine: its kubelet is ${bx("survivor:-(no kubelet credentials)")}, not $RUNS_ON (the surviving control plane the retirement runs on)"
+  fi
+  [ -e "$ADMIN_CONF" ] || die "no $ADMIN_CONF on $RUNS_ON: the retirement needs a control plane's admin credentials"
+}`;
+
 export interface RetireControlPlaneArgs {
-  /** The departing control plane; the step runs on it (SSH to the node itself, with its own admin.conf). */
+  /** The departing control plane. Nothing runs on its machine: it may be unreachable, or gone. */
   node: string;
+  /** The surviving control plane the step runs on (admin.conf, a stacked etcd member of its own); cp-0 in the program. */
+  runsOn: string;
   /** Stacked etcd: the node's member is removed. External etcd: the etcd cluster is not touched. */
   stackedEtcd: boolean;
-  /** Stacked etcd: client URLs of the members that stay (see EtcdMemberRemovalArgs). */
+  /**
+   * Stacked etcd: client URLs of the members that stay (see EtcdMemberRemovalArgs). Without them the survivor asks its
+   * own member, which stays.
+   */
   remainingEndpoints?: string[];
   /** Overrides of drainDefaults.controlPlane (tests shorten the waits). */
   drain?: Partial<DrainSettings>;
   /** Only `etcdHealth` is used (the wait for a healthy etcd before the removal is refused). */
   timeouts?: Partial<UpgradeTimeouts>;
-  /** Tests point the node's own member elsewhere (default https://127.0.0.1:2379). */
+  /** Tests point the survivor's own member elsewhere (default https://127.0.0.1:2379). */
   localEtcdEndpoint?: string;
 }
 
 /**
- * Step "retire" of a control plane, run on the departing node itself, before its instance terminates, in this order:
- * 0. identity: refuse unless this machine's kubelet is the departing node (its client certificate's name). The step
- *    reaches the node by address only, and a wrong address would otherwise remove another node's etcd member and
- *    `kubeadm reset` it;
- * 1. etcd (stacked): refuse unless its member may leave (healthy, quorum kept by the remaining members);
- * 2. drain itself with the control-plane defaults (a failed drain fails the step and leaves the node cordoned, as for
- *    a worker);
- * 3. etcd (stacked): remove its own member (etcdctl member remove, or kubeadm's remove-etcd-member phase);
- * 4. `kubectl delete node` (through the load balancer, retried while it still routes to this apiserver);
- * 5. `kubeadm reset -f` (remove-etcd-member skipped: done in 3): stops the kubelet and removes its credentials, so a
- *    kubelet still running until the instance terminates cannot register the Node again.
- * Idempotent: each phase is guarded by what it observes (member absent, Node absent); a node without admin.conf and
- * kubelet.conf has been reset, which is the last phase, so the step does nothing. The load balancer target and the
- * even-count/one-at-a-time rules are the program's (this step checks what only the node can see).
+ * Step "retire" of a control plane, run on a surviving control plane (runsOn, cp-0) before the departing node's
+ * instance terminates. It never connects to the departing machine, so a dead or unreachable one leaves as a live one
+ * does. In this order:
+ * 0. identity: refuse unless this machine's kubelet is runsOn (an address that reaches another machine would otherwise
+ *    act from there), and the departing node is never runsOn;
+ * 1. etcd (stacked): refuse unless its member may leave: every remaining member healthy and quorum kept by them (the
+ *    departing member's own health does not count: it may be dead). Important: never more than one control plane
+ *    down — a retirement starts only when every control plane that stays is healthy;
+ * 2. drain it with the control-plane defaults (bounded; --skip-wait-for-delete-timeout lets the drain of a NotReady
+ *    node finish; a failed drain fails the step and leaves the node cordoned, as for a worker);
+ * 3. etcd (stacked): remove its member with `etcdctl member remove`, asked of the remaining members;
+ * 4. `kubectl delete node`.
+ * What the departing machine did for itself (`kubeadm reset -f`) is not done: on an instance that terminates next
+ * there is nothing to reset; a static host that is kept is reset by its operator before reuse (README). Its etcd,
+ * removed from the cluster, stops; its apiserver is off the load balancer (the target goes before this step).
+ * Idempotent: each phase is guarded by what it observes (member absent, Node absent), so a rerun after a failure
+ * skips what is done and an already retired node costs a member list and a Node lookup.
  */
 export function retireControlPlaneScript(args: RetireControlPlaneArgs): string {
   const builder = "retireControlPlaneScript";
   assertNodeName(builder, "node", args.node);
+  assertNodeName(builder, "runsOn", args.runsOn);
+  if (args.runsOn === args.node) throw new Error(`${builder}: ${args.node} cannot retire itself; the step runs on a surviving control plane`);
   if (!args.stackedEtcd && (args.remainingEndpoints?.length ?? 0) > 0) {
     throw new Error(`${builder}: remainingEndpoints apply to stacked etcd only (a control plane's retirement does not change external etcd)`);
   }
@@ -408,50 +464,63 @@ export function retireControlPlaneScript(args: RetireControlPlaneArgs): string {
         remainingEndpoints: args.remainingEndpoints,
         localEndpoint: args.localEtcdEndpoint,
         timeouts: args.timeouts,
+        survivor: args.runsOn,
       })
     : "";
   const body = String.raw`
+RUNS_ON=${shellQuote(args.runsOn)}
 STACKED_ETCD=${args.stackedEtcd ? 1 : 0}
-KUBELET_CONF="$R"/etc/kubernetes/kubelet.conf
 ${nodeFragment(args.node)}
 ${drainFragment(args.node, s)}
 ${deleteNodeBash}
 ${retireDrainBash}
 ${etcd}
-${nodeIdentityBash}
 
-if [ ! -e "$ADMIN_CONF" ] && [ ! -e "$KUBELET_CONF" ]; then
-  log "already reset (no $ADMIN_CONF, no $KUBELET_CONF): nothing to do"
+${requireSurvivorBash}
+# 0. Important: the retirement acts from the survivor only; nothing below reaches the departing machine.
+require_survivor
+log "retiring $TARGET from $RUNS_ON (nothing runs on $TARGET's machine: it may be unreachable)"
+# 1. etcd may lose this member (checked again right before the removal: the drain takes minutes).
+if [ "$STACKED_ETCD" = 1 ]; then
+  etcd_check_removal
 else
-  # 0. Important: nothing below runs on a machine that is not this node (its etcd member, its Node, its reset).
-  require_node_identity "retire it (etcd member removal, drain, Node deletion, kubeadm reset)" required
-  [ -e "$ADMIN_CONF" ] || die "no $ADMIN_CONF on $TARGET: is this node a control plane?"
-  # 1. etcd may lose this member (checked again right before the removal: the drain takes minutes).
-  if [ "$STACKED_ETCD" = 1 ]; then
-    etcd_check_removal
-  else
-    log "external etcd: its membership does not change"
-  fi
-  # 2. drain
-  present=0
-  if node_exists; then present=1; fi
-  if [ "$present" = 1 ]; then
-    retire_drain "before it leaves the control plane" "it keeps its etcd member and its instance is not terminated" "Fix what blocks its evictions (output above), then run pulumi up again; to keep the node instead, restore controlPlane.count, run pulumi up and kubectl uncordon $TARGET"
-  else
-    log "node $TARGET is already gone from the cluster: nothing to drain"
-  fi
-  # 3. etcd member
-  if [ "$STACKED_ETCD" = 1 ]; then etcd_remove_member; fi
-  # 4. Node object
-  if [ "$present" = 1 ]; then delete_target_node; fi
-  # 5. reset
-  log "kubeadm reset -f (the kubelet stops and loses its credentials)"
-  reset_args=(reset -f --kubeconfig "$ADMIN_CONF")
-  if [ "$STACKED_ETCD" = 1 ]; then reset_args+=(--skip-phases=remove-etcd-member); fi
-  timeout ${retireBounds.kubeadmReset} kubeadm "${bx("reset_args[@]")}" 2>&1 | redact_kubeadm | log_output ||
-    die "kubeadm reset failed (output above); run pulumi up again"
-  log "$TARGET retired: drained, removed from etcd and the cluster, reset"
+  log "external etcd: its membership does not change"
 fi
+# 2. drain
+present=0
+if node_exists; then present=1; fi
+if [ "$present" = 1 ]; then
+  retire_drain "before it leaves the control plane (from $RUNS_ON)" "it keeps its etcd member and its instance is not terminated" "Fix what blocks its evictions (output above), then run pulumi up again; to keep the node instead, restore controlPlane.count, run pulumi up and kubectl uncordon $TARGET"
+else
+  log "node $TARGET is already gone from the cluster: nothing to drain"
+fi
+# 3. etcd member
+if [ "$STACKED_ETCD" = 1 ]; then etcd_remove_member; fi
+# 4. Node object
+if [ "$present" = 1 ]; then delete_target_node; fi
+log "$TARGET retired from $RUNS_ON: drained, removed from etcd and the cluster (a host that is kept needs kubeadm reset -f before reuse)"
+`;
+  return nodeScript({ node: args.node, step: "retire" }, body);
+}
+
+/**
+ * The create of a control plane's retire step (on runsOn, after the node joined): checks that the machine the step
+ * reaches is runsOn with admin credentials, so a wrong address shows at creation rather than when the node leaves.
+ * The step exists for its delete, retireControlPlaneScript, which runs when the node leaves (scale-down, replacement).
+ */
+export function retireStandbyScript(args: { node: string; runsOn: string }): string {
+  const builder = "retireStandbyScript";
+  assertNodeName(builder, "node", args.node);
+  assertNodeName(builder, "runsOn", args.runsOn);
+  if (args.runsOn === args.node) throw new Error(`${builder}: ${args.node} cannot retire itself; the step runs on a surviving control plane`);
+  const body = String.raw`
+RUNS_ON=${shellQuote(args.runsOn)}
+ADMIN_CONF="$R"${shellQuote(nodePaths.adminKubeconfig)}
+TARGET=${shellQuote(args.node)}
+${requireSurvivorBash}
+
+require_survivor
+log "when $TARGET leaves (scale-down, replacement), $RUNS_ON retires it: nothing to do now"
 `;
   return nodeScript({ node: args.node, step: "retire" }, body);
 }
