@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { MachineBase, createMachine, ec2AssumeRolePolicy } from "./machines";
+import { baseCloudConfig } from "./scripts/userData";
 
 /** The installer bootcmd runs (python3, standard library only); kept as a real file so tests run it as it is. */
 export const hostKeyInstaller = readFileSync(join(__dirname, "bastionHostKey.py"), "utf8");
@@ -28,11 +29,7 @@ export function bastionHostKeyParameterName(clusterName: string): string {
 export function bastionUserData(args: { hostname: string; parameter: string }): string {
   if (!/^\/[A-Za-z0-9_.\-/]+(:\d+)?$/.test(args.parameter)) throw new Error(`bastionUserData: not an SSM parameter name: ${JSON.stringify(args.parameter)}`);
   const cloudConfig = {
-    hostname: args.hostname,
-    preserve_hostname: false,
-    manage_etc_hosts: true,
-    package_update: false,
-    package_upgrade: false,
+    ...baseCloudConfig(args.hostname),
     // Keep the installed key; generate an ed25519 key only if the install failed (the pin then refuses it, and an
     // operator can still log in to see why), and no other types.
     ssh_deletekeys: false,
