@@ -175,6 +175,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
   const backups = new EtcdBackups(
     "etcd-backups",
     {
+      cluster: clusterName,
       members: stacked ? cpHosts : etcdHosts,
       topology: config.etcdTopology,
       etcdVersion: stacked ? defaults.etcd.version : config.etcd.version,
@@ -226,6 +227,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     const restore = new EtcdRestore(
       "etcd-restore",
       {
+        cluster: clusterName,
         snapshot: config.restore.snapshot,
         requestId: config.restore.requestId,
         topology: config.etcdTopology,

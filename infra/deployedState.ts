@@ -79,7 +79,7 @@ export function checkTopologyChange(deployed: string | undefined, target: string
   return [
     {
       path: "etcdTopology",
-      message: `the stack runs with ${deployed} etcd and all cluster data lives there; switching to ${target} in place would start an empty etcd. Keep etcdTopology: ${deployed}, or take a snapshot, create a new stack with etcdTopology: ${target} and restore the snapshot there (see README "Backing up and restoring etcd")`,
+      message: `the stack runs with ${deployed} etcd and all cluster data lives there; switching to ${target} in place would start an empty etcd, and an etcd snapshot restores only the cluster it came from (its CA, service-account keys and API endpoint are not in it). Keep etcdTopology: ${deployed}; to run on ${target} etcd, build a new cluster with etcdTopology: ${target} (its own stack) and move the workloads to it with their manifests or Velero-style backups (see README "Restoring")`,
     },
   ];
 }
@@ -112,7 +112,8 @@ export function restoreFinished(deployed: DeployedState, requestId: string): boo
  * A declared restore the deployed stack has not recorded as finished may have run on the members it had (a stack
  * deployed before the program recorded restores, or a run that failed after the restore): the members the run adds
  * would restore the old snapshot under a new cluster token while the others serve. Invariant: the members of a
- * restore never change while it is unrecorded; a new stack (nothing deployed) restores on every member.
+ * restore never change while it is unrecorded. With nothing deployed there is no member to change (and validation
+ * admits only this stack's own snapshots).
  */
 export function checkRestoreMembers(
   deployed: DeployedState,

@@ -5,20 +5,21 @@ import { checkAgainstDeployed, readDeployedState } from "./deployedState";
 import { ConfigError, validateOrThrow } from "./validate";
 
 /**
- * The program. Order matters: the whole configuration is validated before any resource is registered; then the
+ * The program. Order matters: the whole configuration is validated before any resource is registered (with the
+ * cluster's name `<project>-<stack>`: a declared restore must name one of this cluster's own snapshots); then the
  * deployed stack's own outputs are read (a read, not a resource to build) and the change is checked against them
  * (skew policy, topology); only then is the cluster declared.
  */
 export async function runProgram(): Promise<Record<string, unknown>> {
   const { raw, sshPrivateKey } = readRawConfig();
-  const config = validateOrThrow(raw);
+  const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
+  const config = validateOrThrow(raw, { clusterName });
   const deployed = await readDeployedState();
   const changeProblems = checkAgainstDeployed(deployed, config);
   if (changeProblems.length > 0) throw new ConfigError(changeProblems);
   if (config.controlPlane.count === 1) {
     pulumi.log.warn("one control plane is not highly available: losing it loses the API and etcd (fine for a lab, not for production)");
   }
-  const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
   const cluster = createCluster({ clusterName, config, sshPrivateKey, deployed });
   return {
     kubeconfig: pulumi.secret(cluster.kubeconfig),

@@ -64,7 +64,12 @@ export const reservedNodeNames = ["cluster"] as const;
  * Invariant: it never throws, and it checks every size bound before it builds anything from a size (a node list, a
  * rule per range), so no value makes it slow or large.
  */
-export function validateConfig(raw: RawConfig): { config: ClusterConfig; problems: [] } | { problems: Problem[] } {
+/** What validation knows beyond the raw config: the cluster's name, `<project>-<stack>` (infra/program.ts). */
+export interface ValidationContext {
+  clusterName: string;
+}
+
+export function validateConfig(raw: RawConfig, context?: ValidationContext): { config: ClusterConfig; problems: [] } | { problems: Problem[] } {
   const problems: Problem[] = [];
   const r = new Reader(raw, problems);
 
@@ -198,7 +203,7 @@ export function validateConfig(raw: RawConfig): { config: ClusterConfig; problem
 
   const maintenance = readMaintenance(r, staticHosts, controlPlaneCountOk && workerCountOk ? { controlPlanes: controlPlane.count, workers: workers.count } : undefined, problems);
   const snapshots = readSnapshots(r, hosts.provider, problems);
-  const restore = readRestore(r, raw, problems);
+  const restore = readRestore(r, raw, problems, context && { clusterName: context.clusterName, provider: hosts.provider, bucket: snapshots.bucket });
   const renewBeforeDays = r.integer("certificates.renewBeforeDays", certificateDefaults.renewBeforeDays);
   if (renewBeforeDays < 1 || renewBeforeDays > 364) {
     problems.push({ path: "certificates.renewBeforeDays", message: `must be between 1 and 364 (kubeadm's certificates live 365 days), got ${renewBeforeDays}` });
@@ -687,15 +692,50 @@ export function checkSnapshotLocation(snapshot: string): string | undefined {
   return undefined;
 }
 
-function readRestore(r: Reader, raw: RawConfig, problems: Problem[]): ClusterConfig["restore"] {
+/** Where this stack's own snapshots are: its cluster name, its hosts provider and snapshots.bucket. */
+export interface SnapshotOwner {
+  clusterName: string;
+  provider: HostsConfig["provider"];
+  /** snapshots.bucket; on AWS without it the program creates the bucket (its name is known only once created). */
+  bucket?: string;
+}
+
+/** Why restoring a snapshot of another cluster is refused, and what to do instead. */
+export const onlyOwnSnapshots =
+  "an etcd snapshot restores only the cluster it came from: the cluster's CA, service-account keys and API endpoint are not in it, so another cluster's snapshot (another stack's, or this one's before a topology change) breaks joins, Services and the next upgrade. Restore one of this stack's own snapshots; for a new cluster or a topology change, build the new cluster and move the workloads with their manifests or Velero-style backups (README \"Restoring\")";
+
+/**
+ * Why a well-formed restore.snapshot is not this cluster's own, or undefined. An S3 snapshot must be under this
+ * stack's own prefix, `s3://<bucket>/<project>-<stack>/etcd/` (where the save step uploads: infra/cluster.ts,
+ * snapshotBucket.ts), in snapshots.bucket when that is set. A path on the members is this cluster's own by
+ * construction (the save step writes only the member's own snapshots there, and a stack's members are its own); the
+ * restore's fetch phase still refuses one whose sidecar names another cluster.
+ */
+export function checkSnapshotOwnership(snapshot: string, owner: SnapshotOwner): string | undefined {
+  const m = s3SnapshotPattern.exec(snapshot);
+  if (!m) return undefined;
+  const [, bucket, key] = m;
+  if (owner.provider === "static" && owner.bucket === undefined) {
+    return `this stack uploads no snapshots (snapshots.bucket is not set), so ${q(snapshot)} is not one of its own: its snapshots are on its members, restore one by its path there; ${onlyOwnSnapshots}`;
+  }
+  const prefix = `${owner.clusterName}/etcd/`;
+  if ((owner.bucket !== undefined && bucket !== owner.bucket) || !key.startsWith(prefix)) {
+    return `${q(snapshot)} is not a snapshot of this cluster (${owner.clusterName}), whose snapshots are under s3://${owner.bucket ?? "<its snapshot bucket>"}/${prefix}; ${onlyOwnSnapshots}`;
+  }
+  return undefined;
+}
+
+function readRestore(r: Reader, raw: RawConfig, problems: Problem[], owner: SnapshotOwner | undefined): ClusterConfig["restore"] {
   if (raw.restore === undefined || !isObject(raw.restore)) return undefined;
   const snapshot = r.optionalString("restore.snapshot");
   const requestId = r.optionalString("restore.requestId");
   if (snapshot === undefined) problems.push({ path: "restore.snapshot", message: "is required: an s3://bucket/key URI or an absolute path on the members" });
   else {
     const why = checkSnapshotLocation(snapshot);
+    const notOwn = why === undefined && owner !== undefined ? checkSnapshotOwnership(snapshot, owner) : undefined;
     if (why === "must be an s3://bucket/key URI or an absolute path") problems.push({ path: "restore.snapshot", message: `must be an s3://bucket/key URI or an absolute path, got ${q(snapshot)}` });
     else if (why) problems.push({ path: "restore.snapshot", message: `must be an s3://bucket/key URI or an absolute path: ${why}, got ${q(snapshot)}` });
+    else if (notOwn) problems.push({ path: "restore.snapshot", message: notOwn });
   }
   if (requestId === undefined) problems.push({ path: "restore.requestId", message: "is required: a new value runs the restore once" });
   else if (!requestIdPattern.test(requestId)) problems.push({ path: "restore.requestId", message: "must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit" });
@@ -827,8 +867,8 @@ export function checkCniVersion(name: CniName, version: string): string | undefi
 }
 
 /** Like {@link validateConfig}, but throws one {@link ConfigError} carrying every problem. */
-export function validateOrThrow(raw: RawConfig): ClusterConfig {
-  const result = validateConfig(raw);
+export function validateOrThrow(raw: RawConfig, context: ValidationContext): ClusterConfig {
+  const result = validateConfig(raw, context);
   if (result.problems.length > 0 || !("config" in result)) throw new ConfigError(result.problems);
   return result.config;
 }

@@ -33,6 +33,8 @@ export function memberAccess(topology: BackupTopology, etcdVersion: string, priv
 }
 
 export interface EtcdBackupsArgs {
+  /** The cluster (`<project>-<stack>`), recorded in every snapshot's sidecar. */
+  cluster: string;
   /** The etcd members: the control planes (stacked) or the etcd hosts (external). members[0] takes on-demand snapshots. */
   members: NodeHost[];
   /** Plain addresses are known only for static hosts; on AWS the external endpoint comes from the member's IP. */
@@ -69,10 +71,11 @@ export class EtcdBackups extends pulumi.ComponentResource {
   }
 }
 
-function saveScript(args: Pick<EtcdBackupsArgs, "topology" | "etcdVersion" | "snapshots">, node: string, reason: string, s3Uri?: string, privateIp?: string): string {
+function saveScript(args: Pick<EtcdBackupsArgs, "cluster" | "topology" | "etcdVersion" | "snapshots">, node: string, reason: string, s3Uri?: string, privateIp?: string): string {
   const access = memberAccess(args.topology, args.etcdVersion, privateIp);
   return saveSnapshotScript({
     node,
+    cluster: args.cluster,
     endpoint: access.endpoint,
     ...access.tools,
     ...access.tls,

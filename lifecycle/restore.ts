@@ -6,6 +6,8 @@ import { EtcdMemberAddress } from "./scripts/etcdCommon";
 import { restoreApiserverPhaseScript, restoreEtcdPhaseScript, restorePhases } from "./scripts/restoreSnapshot";
 
 export interface EtcdRestoreArgs {
+  /** This cluster (`<project>-<stack>`): the fetch phase refuses a snapshot whose sidecar names another. */
+  cluster: string;
   /** restore.snapshot: s3://bucket/key or an absolute path on every member. */
   snapshot: string;
   /** restore.requestId: a new value runs the whole restore once. */
@@ -57,6 +59,7 @@ export function createEtcdRestore(args: EtcdRestoreArgs, parent: pulumi.Resource
               const access = memberAccess(args.topology, args.etcdVersion, ip);
               return restoreEtcdPhaseScript(phase, {
                 node: host.name,
+                cluster: args.cluster,
                 requestId: args.requestId,
                 topology: args.topology,
                 snapshot: args.snapshot,

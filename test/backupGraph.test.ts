@@ -4,7 +4,7 @@ import { diffEvaluations } from "../infra/offline/plan";
 import { byName, byType, evaluateDev, waitsFor } from "./support/program";
 
 const COMMAND = "command:remote:Command";
-const restoreSets = ["restore={snapshot: s3://team-backups/etcd/before-incident.db, requestId: incident-42}"];
+const restoreSets = ["restore={snapshot: s3://team-backups/kubeadm-ha-dev/etcd/before-incident.db, requestId: incident-42}"];
 
 test("the pre-upgrade snapshot precedes the upgrade's first mutating step, and uploads to the cluster's prefix", async (t) => {
   const e = await evaluateDev();
@@ -12,6 +12,7 @@ test("the pre-upgrade snapshot precedes the upgrade's first mutating step, and u
   t.true(waitsFor(e, byName(e, "cp-0-upgrade-kubeadm"), snapshot));
   t.true(waitsFor(e, snapshot, byName(e, "cluster-upgrade-preflight")));
   t.regex(snapshot.inputs.create, /REASON='pre-upgrade-v1\.35\.9'/);
+  t.regex(snapshot.inputs.create, /CLUSTER='kubeadm-ha-dev'/, "the sidecar names the cluster (<project>-<stack>)");
   const bucket = byType(e, "aws:s3/bucket:Bucket")[0];
   t.true(String(snapshot.inputs.create).includes(`S3_URI='s3://${bucket.outputs.bucket}/kubeadm-ha-dev/etcd'`));
   for (const cp of ["cp-0", "cp-1", "cp-2"]) {
@@ -60,7 +61,8 @@ test("a declared restore runs its phases in order: every apiserver stops before 
   }
   for (const stopEtcd of phase("stop-etcd")) for (const stopApi of phase("stop-apiserver")) t.true(waitsFor(e, stopEtcd, stopApi));
   for (const s of phase("restore-member")) t.regex(s.inputs.create, /incident-42/);
-  for (const s of phase("fetch-and-verify")) t.regex(s.inputs.create, /s3:\/\/team-backups\/etcd\/before-incident\.db/);
+  for (const s of phase("fetch-and-verify")) t.regex(s.inputs.create, /s3:\/\/team-backups\/kubeadm-ha-dev\/etcd\/before-incident\.db/);
+  for (const s of phase("fetch-and-verify")) t.regex(s.inputs.create, /CLUSTER='kubeadm-ha-dev'/, "the fetch compares the sidecar with this cluster");
   const upgradeEnd = byName(e, "worker-1-uncordon");
   for (const s of phase("fetch-and-verify")) t.true(waitsFor(e, s, upgradeEnd), "never during an upgrade of the same run");
 });
@@ -104,7 +106,7 @@ test("a finished restore never runs again: control planes 3 → 5 with restore s
   t.true(gone.length > 0 && gone.every((d) => d.op === "delete"));
   for (const d of gone) t.is(restored.resources.find((r) => r.urn === d.urn)!.inputs.delete, undefined, "deleting a phase runs nothing on the node");
   // A new request id is a new restore.
-  const again = await evaluateDev(["restore={snapshot: s3://team-backups/etcd/before-incident.db, requestId: incident-43}", "controlPlane.count=5"], scaled.stackOutputs);
+  const again = await evaluateDev(["restore={snapshot: s3://team-backups/kubeadm-ha-dev/etcd/before-incident.db, requestId: incident-43}", "controlPlane.count=5"], scaled.stackOutputs);
   t.is(restoreSteps(again).filter((n) => n.endsWith("-restore-stop-apiserver")).length, 5);
 });
 

@@ -173,7 +173,7 @@ test("the program: a certificates step per control plane, one at a time after th
   t.is(e.stackOutputs.kubeconfig, byName(e, "cp-0-read-kubeconfig").outputs.stdout);
   t.like(e.stackOutputs.certificates, { renewBeforeDays: 30, round: "initial" });
   t.true("certificatesExpireAt" in e.stackOutputs);
-  const restore = await evaluateDev(["restore={snapshot: s3://team-backups/etcd/x.db, requestId: r1}"]);
+  const restore = await evaluateDev(["restore={snapshot: s3://team-backups/kubeadm-ha-dev/etcd/x.db, requestId: r1}"]);
   t.true(waitsFor(restore, byName(restore, "cp-0-restore-fetch-and-verify"), byName(restore, "cp-2-certificates")), "a restore never overlaps a renewal");
 });
 

@@ -117,7 +117,8 @@ const word = mostly(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,11}$/), fc.s
 const snapshotLocation = mostly(
   fc.oneof(
     fc.stringMatching(/^\/[a-z0-9][a-z0-9._+-]{0,8}(\/[a-z0-9._+-]{1,8}){0,2}\.db$/),
-    fc.tuple(fc.stringMatching(/^[a-z0-9][a-z0-9-]{1,8}[a-z0-9]$/), fc.stringMatching(/^[A-Za-z0-9._+=-]{1,8}(\/[A-Za-z0-9._+=-]{1,8}){0,2}$/)).map(([b, k]) => `s3://${b}/${k}`),
+    // This stack's own snapshots: validation refuses another cluster's (<cluster>/etcd/ is where the save step uploads).
+    fc.tuple(fc.stringMatching(/^[a-z0-9][a-z0-9-]{1,8}[a-z0-9]$/), fc.stringMatching(/^[A-Za-z0-9._+=-]{1,8}(\/[A-Za-z0-9._+=-]{1,8}){0,2}$/)).map(([b, k]) => `s3://${b}/${projectName}-property/etcd/${k}`),
   ),
   fc.oneof(fc.stringMatching(/^\/[a-z0-9 ./'-]{1,12}$/), fc.stringMatching(/^s3:\/\/[a-z0-9.*-]{1,8}\/[ -~]{0,10}$/)),
 );
@@ -144,7 +145,8 @@ const plausible = fc.oneof(
     if (c.external) Object.assign(raw, { etcdTopology: "external", etcd: { count: 3 } });
     raw.cni = c.cni;
     raw.snapshots = { schedule: c.schedule, keep: c.keep, ...(c.requestId ? { requestId: c.requestId } : {}), ...(c.bucket ? { bucket: c.bucket } : {}) };
-    if (c.restore) raw.restore = c.restore;
+    // A restore reads this stack's own snapshots: from its bucket when snapshots.bucket names one.
+    if (c.restore) raw.restore = c.bucket ? { ...c.restore, snapshot: c.restore.snapshot.replace(/^s3:\/\/[^/]+/, `s3://${c.bucket}`) } : c.restore;
     raw.maintenance = c.maintenance;
     return raw;
   }),
@@ -155,7 +157,8 @@ const plausible = fc.oneof(
     iface,
     port,
     vip: mostly(fc.constant("10.20.9.100"), fc.constantFrom("10.20.1.10", "10.20.2.10", "not-an-ip")),
-    restore: fc.option(fc.record({ snapshot: snapshotLocation, requestId: word }), { nil: undefined }),
+    // Static hosts without snapshots.bucket restore from a path on the members (an S3 snapshot is refused there).
+    restore: fc.option(fc.record({ snapshot: mostly(snapshotLocation.filter((l) => !l.startsWith("s3://")), snapshotLocation), requestId: word }), { nil: undefined }),
   }).map((c) => {
     const raw = staticBase();
     // Names across both lists must differ; a clash is one of the edges validation catches.
@@ -174,16 +177,18 @@ test("every plausible configuration validation accepts evaluates through the who
   let accepted = 0;
   await fc.assert(
     fc.asyncProperty(plausible, async (raw) => {
-      if (validateConfig(raw).problems.length > 0) return;
+      if (validateConfig(raw, { clusterName: `${projectName}-property` }).problems.length > 0) return;
       accepted++;
       const secretKeys = raw.sshPrivateKey !== undefined ? [`${projectName}:sshPrivateKey`] : [];
       const config = stackConfig(raw);
       if (raw.sshPrivateKey !== undefined) config[`${projectName}:sshPrivateKey`] = "-----PRIVATE KEY STAND-IN-----";
       await evaluate({ project: projectName, stack: "property", config, secretKeys, program: runProgram });
     }),
-    { numRuns: 200 },
+    // A fixed seed: the acceptance bound below is a property of the generator, not of one random draw (CI must not flake).
+    { numRuns: 200, seed: 20261201 },
   );
   t.true(accepted >= 50, `${accepted} of 200 accepted: the generator must reach the builders`);
+  t.log(`${accepted} of 200 plausible configurations accepted`);
 });
 
 // ---- systemd calendar expressions against the real systemd-analyze -------------------------------------------------

@@ -114,6 +114,9 @@ const badConfigs: BadConfig[] = [
   { what: "a restore id like an option", sets: ["restore={snapshot: /x.db, requestId: -x}"], path: "restore.requestId", says: /starting with a letter or digit/ },
   { what: "a restore without a snapshot", sets: ["restore={requestId: r1}"], path: "restore.snapshot", says: /is required/ },
   { what: "a restore as a string", sets: ["restore=s3://b/x.db"], path: "restore", says: /must be an object/ },
+  { cli: true, what: "another stack's snapshot", sets: ["restore={snapshot: 's3://team-backups/kubeadm-ha-prod/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db', requestId: r1}"], path: "restore.snapshot", says: /is not a snapshot of this cluster \(kubeadm-ha-dev\).*restores only the cluster it came from/ },
+  { what: "a snapshot from another bucket", sets: ["snapshots.bucket=team-backups", "restore={snapshot: 's3://elsewhere/kubeadm-ha-dev/etcd/x.db', requestId: r1}"], path: "restore.snapshot", says: /whose snapshots are under s3:\/\/team-backups\/kubeadm-ha-dev\/etcd\// },
+  { what: "an S3 snapshot on static hosts that upload none", stack: "lab", sets: ["restore={snapshot: 's3://team-backups/kubeadm-ha-lab/etcd/x.db', requestId: r1}"], path: "restore.snapshot", says: /this stack uploads no snapshots/ },
   // Maintenance.
   { cli: true, what: "two of three control planes in maintenance", sets: ["maintenance=[cp-0, cp-1]"], path: "maintenance", says: /holds 2 of 3 control planes .* at most 1/ },
   { what: "every worker in maintenance", sets: ["maintenance=[worker-0, worker-1]"], path: "maintenance", says: /drain every worker at once/ },
@@ -180,13 +183,14 @@ test("the table holds more than 60 bad configurations, each one named once", (t)
 });
 
 test("both stacks are valid as they stand (every bad configuration below is one change away)", (t) => {
-  for (const stack of ["dev", "lab"]) t.deepEqual(validateConfig(rawConfigOf(stack, [])).problems, [], stack);
+  for (const stack of ["dev", "lab"]) t.deepEqual(validateConfig(rawConfigOf(stack, []), { clusterName: `${projectName}-${stack}` }).problems, [], stack);
 });
 
 for (const c of badConfigs) {
   test(`validation: ${c.what} → ${c.path}`, (t) => {
     const started = performance.now();
-    const problems = validateConfig(rawConfigOf(c.stack ?? "dev", c.sets)).problems;
+    const stack = c.stack ?? "dev";
+    const problems = validateConfig(rawConfigOf(stack, c.sets), { clusterName: `${projectName}-${stack}` }).problems;
     const ms = performance.now() - started;
     const named = problems.filter((p) => p.path === c.path);
     t.is(named.length, 1, `one problem names ${c.path}; got:\n${problems.map((p) => `${p.path}: ${p.message}`).join("\n")}`);

@@ -7,6 +7,7 @@ import test from "ava";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import {
+  fetchAndVerifyScript,
   restoreApiserverPhaseScript,
   restoredDataDir,
   restoreMemberScript,
@@ -90,6 +91,7 @@ test("the restore builders refuse bad arguments, naming each", (t) => {
   const e = t.throws(() =>
     stopEtcdScript({
       node: "cp-0",
+      cluster: "kubeadm-ha-dev",
       requestId: "../x",
       topology: "stacked",
       snapshot: "relative.db",
@@ -124,6 +126,7 @@ test("every restore phase refuses a machine that is another member, before touch
   ];
   const base = {
     node: "cp-0",
+    cluster: "kubeadm-ha-dev",
     requestId: "incident-42",
     snapshot: "/var/backups/kubeadm-ha/etcd/etcd-cp-0.db",
     tools: { etcdctl: "/usr/local/bin/etcdctl", etcdutl: "/usr/local/bin/etcdutl" },
@@ -165,4 +168,70 @@ test("every restore phase refuses a machine that is another member, before touch
     t.true(existsSync(join(r.root, "/etc/kubernetes/manifests/etcd.yaml")) && existsSync(join(r.root, "/etc/kubernetes/manifests/kube-apiserver.yaml")), `${c.name}: manifests in place`);
     t.false(existsSync(join(r.root, "/var/lib/kubeadm-ha/restore/incident-42")), `${c.name}: no restore state written`);
   }
+});
+
+// ---- only this cluster's own snapshots (issue 14 item 3; recording stubs: the fetch refuses before any etcd tool) ----
+
+test("the fetch phase refuses a snapshot whose sidecar names another cluster, with the cluster still serving: nothing stopped, nothing kept (recording stubs: nothing is called)", async (t) => {
+  const snapshot = "/var/backups/kubeadm-ha/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db";
+  const args = {
+    node: "cp-0",
+    cluster: "kubeadm-ha-dev",
+    requestId: "incident-42",
+    topology: "stacked" as const,
+    snapshot,
+    tools: { etcdctl: "/usr/local/bin/etcdctl", etcdutl: "/usr/local/bin/etcdutl" },
+    tls: { cacert: "/etc/kubernetes/pki/etcd/ca.crt", cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt", key: "/etc/kubernetes/pki/etcd/healthcheck-client.key" },
+    member: "cp-0",
+    members: [{ name: "cp-0", peerUrl: "https://10.0.1.10:2380", clientUrl: "https://10.0.1.10:2379" }],
+  };
+  const db = "not a real snapshot: the refusal comes before snapshot status\n";
+  const sidecarOf = (cluster: string) =>
+    JSON.stringify({ file: "etcd-cp-0-20250101T000000.000Z-scheduled.db", cluster, node: "cp-0", reason: "scheduled", revision: 7, totalKey: 9, sha256: "0".repeat(64) }) + "\n";
+  // The member's etcd tools record their calls: a refusal must come before any of them runs.
+  const setup = (cluster: string) => (root: string) => {
+    for (const tool of ["etcdctl", "etcdutl"]) {
+      writeNodeFile(root, `/usr/local/bin/${tool}`, `#!/usr/bin/env bash\nprintf '{"cmd":"${tool}","args":[]}\\n' >>"$KUBEADM_HA_STUB_CALLS"\nexit 1\n`, 0o755);
+    }
+    writeNodeFile(root, "/etc/kubernetes/manifests/etcd.yaml", "# etcd\n");
+    writeNodeFile(root, "/etc/kubernetes/manifests/kube-apiserver.yaml", "# kube-apiserver\n");
+    seedKubeletIdentity(root, "cp-0");
+    writeNodeFile(root, snapshot, db);
+    writeNodeFile(root, `${snapshot}.json`, sidecarOf(cluster));
+  };
+
+  const other = await runWithStubs(fetchAndVerifyScript(args), { setup: setup("kubeadm-ha-prod") });
+  t.teardown(() => cleanup(other.root));
+  t.not(other.code, 0);
+  t.regex(other.stderr, /\[cp-0\] restore-fetch: ERROR: refusing snapshot \/var\/backups\/kubeadm-ha\/etcd\/etcd-cp-0-\S+: its sidecar says it is a snapshot of cluster kubeadm-ha-prod, and this is cluster kubeadm-ha-dev\. An etcd snapshot restores only the cluster it came from/);
+  t.regex(other.stderr, /build the new cluster and move the workloads with their manifests or Velero-style backups; nothing was changed/);
+  t.deepEqual(other.calls, [], "nothing was called: no etcd tool, no systemctl, no kubectl");
+  t.true(existsSync(join(other.root, "/etc/kubernetes/manifests/etcd.yaml")) && existsSync(join(other.root, "/etc/kubernetes/manifests/kube-apiserver.yaml")), "etcd and the apiserver still serve");
+  for (const f of ["snapshot.db", "snapshot.db.part", "sidecar.json", "sidecar.json.part", "fetchAndVerify.done"]) {
+    t.false(existsSync(join(other.root, "/var/lib/kubeadm-ha/restore/incident-42", f)), `no ${f} kept`);
+  }
+
+  // The same files with this cluster's name pass the check and go on to verification (here: the stub etcdutl fails).
+  const own = await runWithStubs(fetchAndVerifyScript(args), { setup: setup("kubeadm-ha-dev") });
+  t.teardown(() => cleanup(own.root));
+  t.not(own.code, 0);
+  t.notRegex(own.stderr, /snapshot of cluster/);
+  t.regex(own.stderr, /its sha256 is [0-9a-f]{64}, the sidecar records 0{64}/);
+});
+
+test("the restore builders take the cluster's name as one word (it is compared with the sidecar's)", (t) => {
+  const e = t.throws(() =>
+    fetchAndVerifyScript({
+      node: "cp-0",
+      cluster: "kubeadm ha; rm -rf /",
+      requestId: "r1",
+      topology: "stacked",
+      snapshot: "/x.db",
+      tools: { etcdctl: "/usr/local/bin/etcdctl" },
+      tls: { cacert: "/ca.crt", cert: "/c.crt", key: "/c.key" },
+      member: "cp-0",
+      members: [{ name: "cp-0", peerUrl: "https://10.0.1.10:2380", clientUrl: "https://10.0.1.10:2379" }],
+    }),
+  );
+  t.regex(e?.message ?? "", /- cluster: must be one word/);
 });

@@ -23,6 +23,7 @@ test("the snapshot step refuses bad arguments, naming each", (t) => {
   const e = t.throws(() =>
     saveSnapshotScript({
       node: "cp_0",
+      cluster: "kubeadm-ha-dev",
       etcdctl: "usr/bin/etcdctl",
       endpoint: "127.0.0.1:2379",
       cacert: "/ca.crt",

@@ -79,9 +79,10 @@ test("timer install writes the units once and enables the timer (recording stubs
 function s3FetchScript(): string {
   return fetchAndVerifyScript({
     node: "cp-0",
+    cluster: "kubeadm-ha-dev",
     requestId: "incident-42",
     topology: "stacked",
-    snapshot: "s3://team-backups/etcd/before-incident.db",
+    snapshot: "s3://team-backups/kubeadm-ha-dev/etcd/before-incident.db",
     tools: { etcdctl: "/usr/local/bin/etcdctl", etcdutl: "/usr/local/bin/etcdutl" },
     tls: { cacert: "/etc/kubernetes/pki/etcd/ca.crt", cert: "/etc/kubernetes/pki/etcd/healthcheck-client.crt", key: "/etc/kubernetes/pki/etcd/healthcheck-client.key" },
     member: "cp-0",
@@ -120,7 +121,7 @@ test("the restore's fetch from S3 installs the AWS CLI before calling it on a me
   const order = r.calls.filter((c) => c.cmd === "snap" || c.cmd === "aws").map((c) => `${c.cmd} ${c.args[0]}`);
   t.deepEqual(order.slice(0, 2), ["snap install", "aws s3"], "installed first, then used");
   t.regex(r.stderr, /\[cp-0\] restore-fetch: installing the AWS CLI \(snap aws-cli\)/);
-  t.regex(r.stderr, /refusing snapshot s3:\/\/team-backups\/etcd\/before-incident\.db: the file is empty/);
+  t.regex(r.stderr, /refusing snapshot s3:\/\/team-backups\/kubeadm-ha-dev\/etcd\/before-incident\.db: the file is empty/);
 
   const present = await runWithStubs(s3FetchScript(), { stubs: { snap: snapInstallsAws, aws: emptyAws.split("\n").slice(2).join("\n") }, systemPath: "/usr/bin:/bin", setup: withEtcdTools });
   t.teardown(() => cleanup(present.root));

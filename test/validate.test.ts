@@ -1,4 +1,7 @@
 import test from "ava";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { checkTopologyChange } from "../infra/deployedState";
 import { validateConfig } from "../infra/validate";
 
 /** A complete, valid raw config; each test breaks one thing. */
@@ -159,6 +162,41 @@ test("snapshot and restore settings are checked", (t) => {
   t.deepEqual(problems((c) => (c.restore = { snapshot: "s3://my-bucket/etcd/cp-0.db", requestId: "r1" })), []);
 });
 
+// Issue 14 item 3: an etcd snapshot restores only the cluster it came from.
+test("a declared restore of another cluster's snapshot is refused, naming restore.snapshot: S3 only under this stack's own prefix; member paths are the cluster's own", (t) => {
+  const own = { clusterName: "kubeadm-ha-dev" };
+  const restoring = (snapshot: string, more: (c: any) => void = () => {}) => {
+    const c: any = valid();
+    c.restore = { snapshot, requestId: "incident-42" };
+    more(c);
+    return validateConfig(c, own).problems;
+  };
+  // Another stack's key (same project), another project's, a key outside any etcd prefix: refused.
+  for (const snapshot of [
+    "s3://team-backups/kubeadm-ha-prod/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db",
+    "s3://team-backups/other-dev/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db",
+    "s3://team-backups/kubeadm-ha-dev2/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db",
+    "s3://team-backups/etcd/cp-0.db",
+  ]) {
+    const p = restoring(snapshot);
+    t.deepEqual(p.map((x) => x.path), ["restore.snapshot"], snapshot);
+    t.regex(p[0].message, /is not a snapshot of this cluster \(kubeadm-ha-dev\), whose snapshots are under s3:\/\/<its snapshot bucket>\/kubeadm-ha-dev\/etcd\//, snapshot);
+    t.regex(p[0].message, /restores only the cluster it came from/);
+    t.regex(p[0].message, /build the new cluster and move the workloads with their manifests or Velero-style backups/);
+    t.notRegex(p[0].message, /new stack|restore the snapshot there/);
+  }
+  // This stack's own prefix: allowed; with snapshots.bucket set, only in that bucket.
+  t.deepEqual(restoring("s3://team-backups/kubeadm-ha-dev/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db"), []);
+  t.deepEqual(restoring("s3://team-backups/kubeadm-ha-dev/etcd/x.db", (c) => (c.snapshots = { bucket: "team-backups" })), []);
+  const otherBucket = restoring("s3://elsewhere/kubeadm-ha-dev/etcd/x.db", (c) => (c.snapshots = { bucket: "team-backups" }));
+  t.deepEqual(otherBucket.map((x) => x.path), ["restore.snapshot"]);
+  t.regex(otherBucket[0].message, /under s3:\/\/team-backups\/kubeadm-ha-dev\/etcd\//);
+  // A path on the members: this cluster's own by construction (the fetch phase still checks its sidecar).
+  t.deepEqual(restoring("/var/backups/kubeadm-ha/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db"), []);
+  // Without the cluster's name (a pure shape check) the old answer stands.
+  t.deepEqual(validateConfig({ ...valid(), restore: { snapshot: "s3://team-backups/kubeadm-ha-prod/etcd/x.db", requestId: "r1" } }).problems, []);
+});
+
 // Static hosts (issue 7).
 const lab = (c: any) => {
   delete c.controlPlane;
@@ -236,4 +274,21 @@ test("certificates.renewBeforeDays: a whole number from 1 to 364, default 30; un
     t.true(r.problems.some((p) => p.path === "certificates.renewBeforeDays"), JSON.stringify(bad));
   }
   t.true(validateConfig({ ...valid(), certificates: { renewBefore: 10 } }).problems.some((p) => p.path.startsWith("certificates")));
+});
+
+test("nothing offers a restore into a new stack or a topology move by snapshot; the README and the refusal say what works", (t) => {
+  const root = join(__dirname, "..");
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const offers = /fresh stack|restore the snapshot there|Restoring into a (fresh|new) stack|moving between topologies/i;
+  for (const file of ["README.md", "Pulumi.yaml", "infra/deployedState.ts", "infra/validate.ts", "lifecycle/scripts/restoreSnapshot.ts"]) {
+    t.notRegex(readFileSync(join(root, file), "utf8"), offers, file);
+  }
+  t.regex(readme, /\*\*A snapshot restores the cluster it came from, and nothing else\.\*\*/);
+  t.regex(readme, /There is no restore into a new stack, and no topology move by snapshot\. For a lost cluster, a new cluster or another\s+topology: build the new cluster \(its own stack\) and move the workloads to it with their manifests/);
+  t.regex(readme, /An etcd snapshot does not carry a cluster to another\s+topology either/);
+  const [topology] = checkTopologyChange("stacked", "external");
+  t.is(topology.path, "etcdTopology");
+  t.regex(topology.message, /an etcd snapshot restores only the cluster it came from/);
+  t.regex(topology.message, /build a new cluster with etcdTopology: external \(its own stack\) and move the workloads to it with their manifests or Velero-style backups/);
+  t.notRegex(topology.message, /take a snapshot|restore the snapshot there/);
 });

@@ -25,9 +25,10 @@ export function etcdSnapshotSampleScripts(): { name: string; script: string }[] 
   const restore: Record<"stacked" | "external", RestoreEtcdArgs> = {
     stacked: {
       node: "cp-0",
+      cluster: "kubeadm-ha-dev",
       requestId: "restore-1",
       topology: "stacked",
-      snapshot: "s3://kubeadm-ha-backups/dev/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db",
+      snapshot: "s3://kubeadm-ha-backups/kubeadm-ha-dev/etcd/etcd-cp-0-20250101T000000.000Z-scheduled.db",
       tools: etcdToolPaths("3.6.6"),
       tls: kubeadmTls,
       member: "cp-0",
@@ -35,6 +36,7 @@ export function etcdSnapshotSampleScripts(): { name: string; script: string }[] 
     },
     external: {
       node: "etcd-0",
+      cluster: "kubeadm-ha-dev",
       requestId: "restore-1",
       topology: "external",
       snapshot: "/var/backups/kubeadm-ha/etcd/etcd-etcd-0-20250101T000000.000Z-scheduled.db",
@@ -49,19 +51,21 @@ export function etcdSnapshotSampleScripts(): { name: string; script: string }[] 
       name: "saveSnapshotScript (3.6, upload)",
       script: saveSnapshotScript({
         node: "cp-0",
+        cluster: "kubeadm-ha-dev",
         ...etcdToolPaths("3.6.6"),
         endpoint: "https://127.0.0.1:2379",
         ...kubeadmTls,
         snapshotDir: etcdLifecycleDefaults.snapshotDir,
         keep: defaults.snapshots.keep,
         reason: "pre-upgrade-v1.36.0",
-        upload: { s3Uri: "s3://kubeadm-ha-backups/dev/etcd" },
+        upload: { s3Uri: "s3://kubeadm-ha-backups/kubeadm-ha-dev/etcd" },
       }),
     },
     {
       name: "saveSnapshotScript (3.4, local only)",
       script: saveSnapshotScript({
         node: "etcd-0",
+        cluster: "kubeadm-ha-dev",
         ...etcdToolPaths("3.4.23"),
         endpoint: "https://127.0.0.1:2379",
         ...externalTls,

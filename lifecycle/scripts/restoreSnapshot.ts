@@ -45,6 +45,11 @@ export interface RestoreRequestArgs {
 
 /** The etcd phases' arguments: one object per member, the same for every phase. */
 export interface RestoreEtcdArgs extends RestoreRequestArgs {
+  /**
+   * This cluster (`<project>-<stack>`). fetchAndVerify refuses a snapshot whose sidecar names another cluster: an etcd
+   * snapshot restores only the cluster it came from (its CA, service-account keys and endpoint are not in it).
+   */
+  cluster: string;
   topology: EtcdTopology;
   /** s3://bucket/key.db (fetched with `aws s3 cp`, sidecar <key>.json if present) or an absolute path on the member. */
   snapshot: string;
@@ -138,6 +143,7 @@ function checkRequest(p: Problems, args: RestoreRequestArgs): void {
 function checkEtcd(builder: string, args: RestoreEtcdArgs): void {
   const p = new Problems(builder);
   checkRequest(p, args);
+  p.word("cluster", args.cluster);
   p.check(args.topology === "stacked" || args.topology === "external", "topology", `must be "stacked" or "external", got ${JSON.stringify(args.topology)}`);
   if (args.snapshot.startsWith("s3://")) p.s3("snapshot", args.snapshot);
   else p.path("snapshot", args.snapshot);
@@ -281,7 +287,8 @@ data_host_path() {
 
 /**
  * Phase 1, every etcd member: fetch the snapshot into the restore directory and verify it before anything is
- * touched: `snapshot status`, the sha256/revision/key count recorded in the sidecar (when there is one), and a trial
+ * touched: a sidecar (when there is one) that names another cluster is refused first (restore.snapshot must be this
+ * cluster's own), then `snapshot status`, the sha256/revision/key count recorded in the sidecar, and a trial
  * `snapshot restore` into a scratch directory (which checks the integrity hash etcd appends to every snapshot it
  * streams; so a corrupt or truncated file is refused even without a sidecar). A refused snapshot leaves no file
  * behind. Stdout: `KUBEADM_HA_RESTORE_SNAPSHOT sha256=… revision=… totalKey=…`.
@@ -291,6 +298,7 @@ export function fetchAndVerifyScript(args: RestoreEtcdArgs): string {
   const t = etcdLifecycleTimeouts;
   const body = etcdFrame(args, String.raw`
 SNAPSHOT=${shellQuote(args.snapshot)}
+CLUSTER=${shellQuote(args.cluster)}
 ${args.snapshot.startsWith("s3://") ? awsCliBash : ""}
 install -d -m 0700 "$RD"
 json_string() { printf '%s' "$2" | sed -n -E "s/.*\"$1\":[[:space:]]*\"([^\"]*)\".*/\1/p" | head -n 1; }
@@ -331,11 +339,19 @@ else
   esac
   [ -s "$RD/snapshot.db.part" ] || refuse "the file is empty"
 
-  # The sidecar first: a sha256 mismatch is the plainest reason to refuse.
-  sha=$(sha256sum "$RD/snapshot.db.part" | cut -d' ' -f1)
+  # The sidecar first: another cluster's snapshot, then a sha256 mismatch, are the plainest reasons to refuse.
   sidecar=""
   if [ -s "$RD/sidecar.json.part" ]; then
     sidecar=$(cat "$RD/sidecar.json.part")
+    # Sidecars written before the save step recorded the cluster have no "cluster": such a snapshot is still this
+    # cluster's when it comes from this stack's own S3 prefix (validation refuses any other) or a member's own disk.
+    of=$(json_string cluster "$sidecar")
+    if [ -n "$of" ] && [ "$of" != "$CLUSTER" ]; then
+      refuse "its sidecar says it is a snapshot of cluster $of, and this is cluster $CLUSTER. An etcd snapshot restores only the cluster it came from (its CA, service-account keys and endpoint are not in it): for a new cluster or a topology change, build the new cluster and move the workloads with their manifests or Velero-style backups"
+    fi
+  fi
+  sha=$(sha256sum "$RD/snapshot.db.part" | cut -d' ' -f1)
+  if [ -n "$sidecar" ]; then
     want=$(json_string sha256 "$sidecar")
     [ "$sha" = "$want" ] || refuse "its sha256 is $sha, the sidecar records $want"
   fi

@@ -17,6 +17,11 @@ import {
 export interface SaveSnapshotArgs extends EtcdClientTls, EtcdTools {
   /** The node the step runs on; also part of every snapshot's file name. */
   node: string;
+  /**
+   * The cluster the snapshot is of (`<project>-<stack>`), recorded in the sidecar as `cluster`: a restore refuses a
+   * snapshot whose sidecar names another cluster (restoreSnapshot.ts, fetchAndVerify).
+   */
+  cluster: string;
   /** The local member's client URL (stacked: https://127.0.0.1:2379). `snapshot save` takes exactly one. */
   endpoint: string;
   /** Where snapshots are kept on the node (the program passes etcdLifecycleDefaults.snapshotDir). */
@@ -83,8 +88,8 @@ export function snapshotFilePattern(node: string): RegExp {
  * - `etcdctl snapshot save` (bounded) into a hidden temporary name in snapshotDir, renamed only once verified: a
  *   file named etcd-<node>-*.db is always a whole, verified snapshot.
  * - Verified by `snapshot status -w json` (etcdutl from 3.5, etcdctl on 3.4); revision, totalKey, totalSize, the
- *   status hash and the file's sha256 go to the sidecar <file>.json, which fetchAndVerify checks before a restore,
- *   with `keys`: the live keys at the snapshot's revision as the member reports them (totalKey counts db entries).
+ *   status hash, the file's sha256 and the cluster it is of go to the sidecar <file>.json, which fetchAndVerify
+ *   checks before a restore, with `keys`: the live keys at the snapshot's revision as the member reports them (totalKey counts db entries).
  * - Keeps the newest `keep` snapshots of this node (by the timestamp in the name) and their sidecars; other files in
  *   the directory are never touched. Runs under a lock: the timer and an upgrade's snapshot may coincide.
  * - Upload (optional): the snapshot, then its sidecar, with `aws s3 cp`, encrypted by the bucket's default encryption
@@ -95,6 +100,7 @@ export function snapshotFilePattern(node: string): RegExp {
 export function saveSnapshotScript(args: SaveSnapshotArgs): string {
   const p = new Problems("saveSnapshotScript");
   p.label("node", args.node);
+  p.word("cluster", args.cluster);
   p.tools("", args);
   p.tls("", args);
   p.etcdUrl("endpoint", args.endpoint);
@@ -114,6 +120,7 @@ DIR_NODE=${shellQuote(args.snapshotDir)}
 DIR="$R$DIR_NODE"
 KEEP=${args.keep}
 REASON=${shellQuote(args.reason)}
+CLUSTER=${shellQuote(args.cluster)}
 S3_URI=${shellQuote(s3Uri)}
 ${etcdBashHelpers}
 ${args.upload ? awsCliBash : ""}
@@ -162,8 +169,8 @@ if [ -z "$keys" ]; then
 fi
 sha=$(sha256sum "$part" | cut -d' ' -f1)
 bytes=$(stat -c %s "$part")
-printf '{"file":"%s","node":"%s","reason":"%s","createdAt":"%s","endpoint":"%s","revision":%s,"keys":%s,"totalKey":%s,"totalSize":%s,"hash":%s,"sha256":"%s","bytes":%s}\n' \
-  "$name" "$NODE" "$REASON" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENDPOINT" "$revision" "$keys" "$total_key" "$total_size" \
+printf '{"file":"%s","cluster":"%s","node":"%s","reason":"%s","createdAt":"%s","endpoint":"%s","revision":%s,"keys":%s,"totalKey":%s,"totalSize":%s,"hash":%s,"sha256":"%s","bytes":%s}\n' \
+  "$name" "$CLUSTER" "$NODE" "$REASON" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENDPOINT" "$revision" "$keys" "$total_key" "$total_size" \
   "$hash" "$sha" "$bytes" >"$part.json"
 chmod 0600 "$part" "$part.json"
 # The snapshot first: a sidecar never names a file that is not there.

@@ -592,10 +592,11 @@ export type AnyEtcdNodes = EtcdNodes<HarnessEtcdVersion>;
 export function restoreArgsFor(
   rig: AnyEtcdNodes,
   n: RigNode,
-  o: { requestId: string; snapshot: string; bumpRevision?: number },
+  o: { requestId: string; snapshot: string; bumpRevision?: number; cluster?: string },
 ): RestoreEtcdArgs {
   return {
     node: n.name,
+    cluster: o.cluster ?? rigCluster,
     requestId: o.requestId,
     topology: rig.topology,
     snapshot: o.snapshot,
@@ -646,10 +647,14 @@ export async function runRestore(
   return runs;
 }
 
+/** The cluster the rig's snapshots are of and its restores restore (`<project>-<stack>` in the program). */
+export const rigCluster = "kubeadm-ha-test";
+
 /** The snapshot-step arguments for node n (its own member's endpoint). */
 export function snapshotArgsFor(rig: AnyEtcdNodes, n: RigNode, over: Partial<SaveSnapshotArgs> = {}): SaveSnapshotArgs {
   return {
     node: n.name,
+    cluster: rigCluster,
     etcdctl: rigPaths.etcdctl,
     ...(rig.version === "3.4" ? {} : { etcdutl: rigPaths.etcdutl }),
     endpoint: n.clientUrl,

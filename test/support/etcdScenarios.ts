@@ -26,7 +26,7 @@ import { parse as parseYaml } from "yaml";
 import { parseSnapshotSummary, saveSnapshotScript, snapshotFilePattern, type SaveSnapshotArgs } from "../../lifecycle/scripts/saveSnapshot";
 import { fetchAndVerifyScript, restoredDataDir, stopEtcdScript, type RestorePhase } from "../../lifecycle/scripts/restoreSnapshot";
 import { etcdBinary, run, type EtcdCluster, type HarnessEtcdVersion } from "./etcdCluster";
-import { EtcdNodes, restoreArgsFor, rigPaths, runRestore, snapshotArgsFor, type AnyEtcdNodes, type PhaseRun, type Topology } from "./etcdNodes";
+import { EtcdNodes, restoreArgsFor, rigCluster, rigPaths, runRestore, snapshotArgsFor, type AnyEtcdNodes, type PhaseRun, type Topology } from "./etcdNodes";
 
 export const KEYS = 10_000;
 export const PREFIX = "/registry/restore-test/";
@@ -128,7 +128,7 @@ export async function snapshotStepScenario(t: ExecutionContext, rig: AnyEtcdNode
   t.true(name.endsWith("-pre-upgrade-v1.36.0.db"));
   const file = join(localDir, name);
   const sidecar = JSON.parse(readFileSync(`${file}.json`, "utf8")) as {
-    keys: number; totalKey: number; revision: number; sha256: string; file: string; reason: string;
+    keys: number; totalKey: number; revision: number; sha256: string; file: string; reason: string; cluster: string;
   };
   t.is(sidecar.keys, keysInEtcd);
   t.is(summary.keys, keysInEtcd);
@@ -139,6 +139,7 @@ export async function snapshotStepScenario(t: ExecutionContext, rig: AnyEtcdNode
   t.is(summary.sha256, sha256(file));
   t.is(sidecar.file, name);
   t.is(sidecar.reason, "pre-upgrade-v1.36.0");
+  t.is(sidecar.cluster, rigCluster, "the sidecar names the cluster the snapshot is of");
   // Checked again with the real tool of the version (etcdctl 3.4, else etcdutl), outside the script.
   const statusTool = rig.version === "3.4" ? etcdBinary("3.4", "etcdctl") : etcdBinary(rig.version, "etcdutl");
   const independent = await run(statusTool, ["snapshot", "status", file, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } });
