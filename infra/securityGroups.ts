@@ -37,7 +37,6 @@ export function cniPorts(cni: CniName): { protocol: "tcp" | "udp"; port: number;
     case "calico":
       return [
         { protocol: "udp", port: 4789, what: "Calico VXLAN" },
-        { protocol: "tcp", port: 179, what: "Calico BGP" },
         { protocol: "tcp", port: 5473, what: "Calico Typha" },
       ];
     default: {

@@ -215,6 +215,8 @@ test("the CNI chart's pod range matches kubeadm's podSubnet (calico)", async (t)
   const rules = byType(e, INGRESS).map((r) => r.name);
   t.true(rules.some((n) => n.includes("udp-4789")), "Calico VXLAN between nodes");
   t.false(rules.some((n) => n.includes("udp-8472")), "no Cilium port with Calico");
+  t.false(rules.some((n) => n.includes("tcp-179")), "no BGP port: the program's Calico runs with BGP off");
+  t.true(rules.some((n) => n.includes("tcp-5473")), "the rule names carry protocol-port (so the check above can fail)");
 });
 
 test("Calico encapsulates every pod packet (VXLAN, BGP off): the instances keep EC2's source/destination check, which drops natively routed pod traffic", async (t) => {
