@@ -12,6 +12,7 @@ import { ClusterInfrastructure } from "./infrastructure";
 import { defaults } from "./defaults";
 import { SnapshotBucket } from "./snapshotBucket";
 import { createStaticInfrastructure } from "./staticInfrastructure";
+import { Addons } from "./addons";
 import { Cni } from "./cni";
 import { ClusterConfig } from "./config";
 import { BootstrapRecord, bootstrapFor, joiningVersion, NodeBootstrap, runStartedAt } from "./bootstrapRecord";
@@ -33,6 +34,8 @@ export interface ClusterInputs {
   sshPrivateKey?: pulumi.Output<string>;
   /** What the deployed stack reports about itself (its previous outputs); empty for a new stack. */
   deployed?: DeployedState;
+  /** The `addons` config key is a Pulumi secret (its chart values stay secret). */
+  addonsSecret?: boolean;
 }
 
 
@@ -200,6 +203,11 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     },
     { parent },
   );
+  // Add-ons go in once the cluster is whole: every node Ready and the rolling upgrade done (a version bump and an add-on
+  // change in one run apply the add-on to the upgraded cluster). Nothing of the lifecycle waits for them.
+  if (config.addons.length > 0) {
+    new Addons("addons", { addons: config.addons, provider: cni.provider, after: [nodesReady, ...upgrade.last], secretValues: inputs.addonsSecret }, { parent });
+  }
   const certificates = new CertificateRenewal(
     "certificates",
     {

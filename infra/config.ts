@@ -1,4 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
+import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
+import type { AddonConfig } from "./addonsConfig";
 
 /** The Pulumi project name: config keys live in this namespace (`kubeadm-ha:kubernetesVersion`). */
 export const projectName = "kubeadm-ha";
@@ -39,6 +41,8 @@ export interface ClusterConfig {
   restore?: { snapshot: string; requestId: string };
   /** kubeadm certificate renewal: due when the earliest control-plane certificate expires within renewBeforeDays. */
   certificates: { renewBeforeDays: number };
+  /** Helm charts, Kustomize directories and manifests installed once the nodes are Ready, in install order. */
+  addons: AddonConfig[];
 }
 
 /** An existing machine reached over SSH. */
@@ -121,6 +125,7 @@ export const configKeys = [
   "snapshots",
   "restore",
   "certificates",
+  "addons",
   "sshPrivateKey",
 ] as const;
 
@@ -134,7 +139,7 @@ export type RawConfig = Record<string, unknown>;
  * Reads the project's config namespace. Values that are JSON (objects, arrays, numbers, booleans) are parsed;
  * plain strings stay strings. The SSH private key is read separately as a secret.
  */
-export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output<string> } {
+export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output<string>; secretKeys: string[] } {
   const cfg = new pulumi.Config(projectName);
   const raw: RawConfig = {};
   const all = pulumi.runtime.allConfig();
@@ -149,7 +154,7 @@ export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output
     raw[key] = key === "sshPrivateKey" ? secretPresent : parsed;
   }
   const sshPrivateKey = raw.sshPrivateKey === undefined ? undefined : cfg.getSecret("sshPrivateKey");
-  return { raw, sshPrivateKey };
+  return { raw, sshPrivateKey, secretKeys: Object.keys(raw).filter((key) => isConfigSecret(`${projectName}:${key}`)) };
 }
 
 /**
@@ -158,6 +163,15 @@ export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output
  * default for a secret one, so declaring it would make every stack set it.
  */
 export const secretConfigKeys: readonly string[] = ["sshPrivateKey"];
+
+/**
+ * Whether the stack holds a config key as a secret (`pulumi config set --secret`). The SDK's own check, which it
+ * exports without typing it (it warns with it when a secret is read with get).
+ */
+function isConfigSecret(fullKey: string): boolean {
+  const check = (runtimeConfig as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+  return typeof check === "function" ? check(fullKey) : false;
+}
 
 /** An empty object or string: a config key with that value counts as not set. */
 export function isUnset(value: unknown): boolean {

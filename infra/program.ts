@@ -11,7 +11,7 @@ import { ConfigError, validateOrThrow } from "./validate";
  * (skew policy, topology); only then is the cluster declared.
  */
 export async function runProgram(): Promise<Record<string, unknown>> {
-  const { raw, sshPrivateKey } = readRawConfig();
+  const { raw, sshPrivateKey, secretKeys } = readRawConfig();
   const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
   const config = validateOrThrow(raw, { clusterName });
   const deployed = await readDeployedState();
@@ -20,7 +20,7 @@ export async function runProgram(): Promise<Record<string, unknown>> {
   if (config.controlPlane.count === 1) {
     pulumi.log.warn("one control plane is not highly available: losing it loses the API and etcd (fine for a lab, not for production)");
   }
-  const cluster = createCluster({ clusterName, config, sshPrivateKey, deployed });
+  const cluster = createCluster({ clusterName, config, sshPrivateKey, deployed, addonsSecret: secretKeys.includes("addons") });
   return {
     kubeconfig: pulumi.secret(cluster.kubeconfig),
     // The earliest expiry of any kubeadm certificate on any control plane; details and the renewal round below.

@@ -48,7 +48,7 @@ export function cniPorts(cni: CniName): { protocol: "tcp" | "udp"; port: number;
 
 /**
  * Least-privilege ingress, as data. Invariants: etcd ports (2379-2380) open only between etcd members (the control
- * planes when stacked) and from control planes to external etcd; kubelets (10250) only from control planes; SSH to
+ * planes when stacked) and from control planes to external etcd; kubelets (10250) only from the nodes (never a CIDR, the load balancer or the bastion); SSH to
  * nodes only from the bastion, and to the bastion only from the operator's ranges; the API from the LB, the nodes,
  * and the LB from the allowed ranges and the cluster.
  */
@@ -77,7 +77,11 @@ export function ingressRules(inputs: RuleInputs): IngressRule[] {
     add({ group: "etcd", protocol: "tcp", fromPort: 22, toPort: 22, source: { group: "bastion" }, description: "SSH from the bastion" });
   }
   for (const group of nodes) {
-    add({ group, protocol: "tcp", fromPort: 10250, toPort: 10250, source: { group: "controlPlane" }, description: "kubelet API from control planes" });
+    // The apiserver (logs, exec, port-forward) and metrics-server, which scrapes every kubelet from the node it runs
+    // on, a worker as a rule (its traffic to a node address leaves with the node's own address).
+    for (const from of nodes) {
+      add({ group, protocol: "tcp", fromPort: 10250, toPort: 10250, source: { group: from }, description: `kubelet API from ${from} nodes (apiserver, metrics-server)` });
+    }
     add({ group, protocol: "tcp", fromPort: 22, toPort: 22, source: { group: "bastion" }, description: "SSH from the bastion" });
     add({ group, protocol: "tcp", fromPort: 30000, toPort: 32767, source: { vpc: true }, description: "NodePort services from inside the VPC" });
     for (const from of nodes) {

@@ -5,6 +5,8 @@ import * as net from "node:net";
 import { ApiEndpointConfig, ClusterConfig, CniName, EtcdTopology, HostsConfig, RawConfig, StaticBastion, StaticHost, configKeys } from "./config";
 import { apiserverPort, configLimits, defaults, supportedMinors } from "./defaults";
 import { certificateDefaults } from "../lifecycle/defaults";
+import { ProjectFiles, projectFiles, readAddons } from "./addonsConfig";
+import { cniChart } from "./cni";
 
 /** One problem with the configuration, named by its key path (`workers.maxUnavailable`). */
 export interface Problem {
@@ -67,6 +69,8 @@ export const reservedNodeNames = ["cluster"] as const;
 /** What validation knows beyond the raw config: the cluster's name, `<project>-<stack>` (infra/program.ts). */
 export interface ValidationContext {
   clusterName: string;
+  /** The project's files, for the paths add-ons name (default: the working directory, where Pulumi runs the program). */
+  files?: ProjectFiles;
 }
 
 export function validateConfig(raw: RawConfig, context?: ValidationContext): { config: ClusterConfig; problems: [] } | { problems: Problem[] } {
@@ -209,10 +213,13 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
     problems.push({ path: "certificates.renewBeforeDays", message: `must be between 1 and 364 (kubeadm's certificates live 365 days), got ${renewBeforeDays}` });
   }
   const certificates = { renewBeforeDays };
+  const cniNamespace = cniChart(cniName, network.podCidr).namespace;
+  const { addons, problems: addonProblems } = readAddons(raw.addons, context?.files ?? projectFiles(process.cwd()), cniNamespace === "kube-system" ? [] : [cniNamespace]);
+  problems.push(...addonProblems);
 
   if (problems.length > 0) return { problems };
   return {
-    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates },
+    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, addons },
     problems: [],
   };
 }

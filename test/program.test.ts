@@ -77,7 +77,7 @@ function portsOpen(rule: { inputs: any }, port: number): boolean {
   return rule.inputs.ipProtocol === "-1" || (rule.inputs.fromPort <= port && port <= rule.inputs.toPort);
 }
 
-test("no etcd or kubelet port is reachable from outside the control planes; SSH only via the bastion", async (t) => {
+test("no etcd port is reachable from outside the control planes, kubelets only from the nodes (metrics-server scrapes them from a worker); SSH only via the bastion", async (t) => {
   const e = await shape(3, 2);
   const rules = byType(e, INGRESS);
   for (const port of [2379, 2380]) {
@@ -89,10 +89,14 @@ test("no etcd or kubelet port is reachable from outside the control planes; SSH 
       t.is(groupOf(e, r.inputs.referencedSecurityGroupId), "controlPlane");
     }
   }
-  for (const r of rules.filter((x) => portsOpen(x, 10250))) {
+  const kubelet = rules.filter((x) => portsOpen(x, 10250));
+  for (const r of kubelet) {
     t.is(r.inputs.cidrIpv4, undefined, `kubelet open to a CIDR in ${r.name}`);
-    t.is(groupOf(e, r.inputs.referencedSecurityGroupId), "controlPlane", r.name);
+    t.true(["controlPlane", "worker"].includes(groupOf(e, r.inputs.referencedSecurityGroupId)), r.name);
   }
+  // Every node's kubelet from every node group: metrics-server on a worker reaches the control planes' kubelets too.
+  const pairs = kubelet.map((r) => `${groupOf(e, r.inputs.securityGroupId)}<-${groupOf(e, r.inputs.referencedSecurityGroupId)}`).sort();
+  t.deepEqual(pairs, ["controlPlane<-controlPlane", "controlPlane<-worker", "worker<-controlPlane", "worker<-worker"]);
   for (const r of rules.filter((x) => portsOpen(x, 22))) {
     const target = groupOf(e, r.inputs.securityGroupId);
     if (target === "bastion") t.is(r.inputs.cidrIpv4, "198.51.100.0/24");

@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { projectName, secretConfigKeys } from "../config";
+import { addonInstallTypes, countByType, renderAddon } from "./addonObjects";
 import { Evaluation, Registration, secretMarker } from "./engine";
 
 export interface StackConfig {
@@ -240,6 +241,8 @@ export interface RenderOptions {
   diff?: DiffEntry[];
   /** Also print every secret input in plain text (`--show-secrets`). Default false. */
   showSecrets?: boolean;
+  /** Where add-ons' paths are (Pulumi.yaml's directory): their objects are rendered offline where that can be done. */
+  projectDir?: string;
 }
 
 export function renderHuman(evaluation: Evaluation, options: RenderOptions): string {
@@ -268,6 +271,7 @@ export function renderHuman(evaluation: Evaluation, options: RenderOptions): str
     const here = steps.filter((s) => stages.get(s.urn) === i).map((s) => s.name);
     lines.push(`  ${String(i).padStart(3)}. ${here.join(", ")}`);
   }
+  lines.push(...renderAddons(evaluation, options.projectDir));
   if (options.diff) {
     lines.push("");
     const ops = { create: 0, delete: 0, change: 0, replace: 0 };
@@ -290,6 +294,48 @@ export function renderHuman(evaluation: Evaluation, options: RenderOptions): str
     lines.push(`Secret inputs print as ${secretMarker} (${keys.join(", ")} of ${secretHolders.length} resources); --show-secrets prints them.`);
   }
   return lines.join("\n");
+}
+
+/**
+ * The add-ons in install order, each with its source, what it waits for, and the objects it will apply by type and
+ * count, where they can be rendered offline (addonObjects.ts).
+ */
+function renderAddons(evaluation: Evaluation, projectDir: string | undefined): string[] {
+  // In the order the program declared the add-ons (their components register in install order; the install
+  // resources themselves may reach the engine in another).
+  const position = new Map(evaluation.resources.map((r, i) => [r.urn, i]));
+  const installs = evaluation.resources
+    .filter((r) => (addonInstallTypes as readonly string[]).includes(r.type))
+    .sort((a, b) => (position.get(a.parent) ?? 0) - (position.get(b.parent) ?? 0));
+  if (installs.length === 0) return [];
+  const addonName = (r: Registration) => r.name.replace(/^addons-/, "");
+  const byUrn = new Map(installs.map((r) => [r.urn, addonName(r)]));
+  const lines = ["", "Add-ons, in install order (once every node is Ready and the upgrade is done; each also after the add-ons it names):"];
+  for (const install of installs) {
+    const i = install.inputs;
+    const source =
+      install.type === "kubernetes:helm.sh/v4:Chart"
+        ? i.repositoryOpts?.repo
+          ? `helm chart ${i.chart} ${i.version} from ${i.repositoryOpts.repo}`
+          : /^oci:/.test(i.chart)
+            ? `helm chart ${i.chart} ${i.version}`
+            : `helm chart at ${i.chart}`
+        : install.type === "kubernetes:kustomize/v2:Directory"
+          ? `kustomize ${i.directory}`
+          : `manifests ${(i.files ?? []).join(", ")}`;
+    const namespace = i.namespace ? ` into ${i.namespace}` : "";
+    const after = install.dependencies.map((u) => byUrn.get(u)).filter((n): n is string => n !== undefined);
+    lines.push(`  ${addonName(install)}: ${source}${namespace}${after.length > 0 ? ` (after ${after.join(", ")})` : ""}`);
+    let rendering;
+    try {
+      rendering = projectDir === undefined ? { unrendered: "rendered by the provider at preview" } : renderAddon(install, projectDir);
+    } catch (err) {
+      rendering = { unrendered: `cannot render offline: ${(err as Error).message.split("\n")[0]}` };
+    }
+    const what = "objects" in rendering ? `${rendering.objects.length} objects (${rendering.by}): ${countByType(rendering.objects)}` : rendering.unrendered;
+    lines.push(`      ${install.type} ${install.name}: ${what}`);
+  }
+  return lines;
 }
 
 /**

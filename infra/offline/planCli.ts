@@ -75,7 +75,7 @@ async function main(): Promise<number> {
     console[level] = (...parts: unknown[]) => write(mask(format(...parts)));
   }
   try {
-    return await planStack(args, base, config, mask);
+    return await planStack(args, base, config, mask, projectDir);
   } catch (err) {
     const message = err instanceof ConfigError ? err.message : `plan failed: ${err instanceof Error ? err.message : String(err)}`;
     process.stderr.write(`${mask(message)}\n`);
@@ -83,7 +83,7 @@ async function main(): Promise<number> {
   }
 }
 
-async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, config: Record<string, string>, mask: (s: string) => string): Promise<number> {
+async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, config: Record<string, string>, mask: (s: string) => string, projectDir: string): Promise<number> {
   const started = performance.now();
   let evaluation: Evaluation;
   let diff;
@@ -109,7 +109,7 @@ async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, c
     const doc = mapStrings(renderJson(evaluation, config, base.secretKeys, diff, args.showSecrets), mask);
     process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   } else {
-    const text = [renderHuman(evaluation, { stack: args.stack, seconds, diff, showSecrets: args.showSecrets }), ...notes.map((note) => `Note: ${note}`)].join("\n");
+    const text = [renderHuman(evaluation, { stack: args.stack, seconds, diff, showSecrets: args.showSecrets, projectDir }), ...notes.map((note) => `Note: ${note}`)].join("\n");
     process.stdout.write(`${mask(text)}\n`);
   }
   return 0;

@@ -1,0 +1,163 @@
+// Add-ons installed for real: the program's Addons component under the REAL Pulumi CLI and the REAL Kubernetes
+// provider (built from its Go module by `npm run tools`), against a REAL control plane (etcd 3.6, kube-apiserver,
+// kube-controller-manager and kube-scheduler v1.36; kwok runs the nodes and the pods). Nothing downloads: the chart is
+// a local one, the Kustomize directory is the repository's demo, the manifests are files; a proxy on a closed port
+// stands in front of every HTTP(S) request the CLI or the provider would make.
+import test from "ava";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { objectsOfYaml, countByType } from "../../infra/offline/addonObjects";
+import { renderHuman } from "../../infra/offline/plan";
+import { startControlPlane, type ControlPlane } from "../support/controlPlane";
+import { evaluateDev } from "../support/program";
+import { realTool } from "../support/realTools";
+import { projectRoot } from "../support/tools";
+
+const LONG = 600_000;
+let cp: ControlPlane;
+let work: string;
+
+test.before(async () => {
+  work = mkdtempSync(join(tmpdir(), "kubeadm-ha-addons-"));
+  cp = await startControlPlane({ dir: join(work, "cluster") });
+  // Two schedulable nodes, as the demo's spread and disruption budget expect; kwok runs their pods (Ready).
+  await cp.addNodes([{ name: "worker-0" }, { name: "worker-1" }]);
+});
+
+test.after.always(async () => {
+  await cp?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** A project directory whose add-on paths are the repository's (addons/, test/fixtures/), with its own state. */
+function project(name: string): string {
+  const dir = join(work, name);
+  mkdirSync(join(dir, "state"), { recursive: true });
+  writeFileSync(join(dir, "Pulumi.yaml"), "name: addons-test\nruntime: nodejs\n");
+  symlinkSync(join(projectRoot, "addons"), join(dir, "addons"));
+  mkdirSync(join(dir, "test"));
+  symlinkSync(join(projectRoot, "test", "fixtures"), join(dir, "test", "fixtures"));
+  return dir;
+}
+
+interface RunResult {
+  ok: boolean;
+  text: string;
+  outputs: Record<string, unknown>;
+}
+
+function run(dir: string, op: "up" | "preview" | "destroy", addons: unknown[], flags: string[] = []): RunResult {
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(projectRoot, "test", "support", "addonsRun.ts"), dir, "test", op, cp.adminKubeconfig, JSON.stringify(addons), ...flags], {
+    cwd: projectRoot,
+    encoding: "utf8",
+    timeout: LONG,
+  });
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  if (!last.startsWith("{")) throw new Error(`addonsRun printed no result (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return JSON.parse(last) as RunResult;
+}
+
+async function exists(args: string[]): Promise<boolean> {
+  return (await cp.kubectl(["get", ...args, "-o", "name"])).code === 0;
+}
+
+const chart = { name: "probe", helm: { path: "test/fixtures/addons/chart", valuesFiles: ["test/fixtures/addons/values-override.yaml"], values: { serviceAccount: true } } };
+const demo = { name: "demo", kustomize: { directory: "addons/demo" } };
+const manifests = { name: "platform", manifests: ["test/fixtures/addons/manifests/*.yaml"], dependsOn: ["probe"] };
+
+test.serial("real add-ons: a local chart, the demo Kustomize directory and a manifests glob install through the real provider; a second preview changes nothing", async (t) => {
+  t.timeout(LONG);
+  const dir = project("install");
+  const up = run(dir, "up", [chart, demo, manifests]);
+  t.true(up.ok, up.text);
+  t.deepEqual(up.outputs.installed, ["probe", "demo", "platform"]);
+  // The chart: its namespace created by the program, values files merged under values (values win), release name
+  // the add-on's.
+  t.is((await cp.kubectlOk(["get", "namespace", "probe", "-o", "jsonpath={.status.phase}"])).trim(), "Active");
+  t.is((await cp.kubectlOk(["-n", "probe", "get", "configmap", "probe-settings", "-o", "jsonpath={.data.greeting}"])).trim(), "from-a-values-file");
+  t.true(await exists(["-n", "probe", "serviceaccount", "probe"]));
+  // The demo: its own namespace (from the directory), a Deployment whose two replicas are available on the two
+  // nodes (the provider waited for them), its Service and PodDisruptionBudget.
+  t.is((await cp.kubectlOk(["-n", "demo", "get", "deployment", "demo", "-o", "jsonpath={.status.availableReplicas}"])).trim(), "2");
+  t.true(await exists(["-n", "demo", "service", "demo"]));
+  t.is((await cp.kubectlOk(["-n", "demo", "get", "pdb", "demo", "-o", "jsonpath={.status.disruptionsAllowed}"])).trim(), "1", "one replica may be drained at a time");
+  t.is((await cp.kubectlOk(["get", "namespace", "demo", "-o", "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}"])).trim(), "restricted", "the demo's pods pass the restricted Pod Security level");
+  // The manifests: every file the glob matches, a List's items one by one.
+  t.true(await exists(["priorityclass", "platform-critical"]));
+  t.true(await exists(["-n", "default", "configmap", "platform-info"]));
+  t.true(await exists(["-n", "default", "configmap", "platform-contacts"]));
+  // Objects are named after the add-on: `addons-<name>:<namespace>/<object>`.
+  t.regex(up.text, /addons-demo:demo\/demo/);
+
+  const again = run(dir, "preview", [chart, demo, manifests]);
+  t.true(again.ok, again.text);
+  t.notRegex(again.text, /\+ |~ |- |\+-/, `a second preview plans no change:\n${again.text}`);
+
+  // A changed value changes that object only. The provider's default, kept: a ConfigMap whose data changes is
+  // replaced (deleted, then created under its fixed name), not patched.
+  const changed = { ...chart, helm: { ...chart.helm, values: { serviceAccount: true, greeting: "changed" } } };
+  const update = run(dir, "up", [changed, demo, manifests]);
+  t.true(update.ok, update.text);
+  t.is((await cp.kubectlOk(["-n", "probe", "get", "configmap", "probe-settings", "-o", "jsonpath={.data.greeting}"])).trim(), "changed");
+  t.regex(update.text, /kubernetes:core\/v1:ConfigMap addons-probe:probe\/probe-settings replaced/);
+  t.regex(update.text, /Resources:\s+\+-1 replaced\s+\d+ unchanged/, "nothing else changes");
+
+  // An add-on left out of the config is removed, with the namespace the program made for it.
+  const removed = run(dir, "up", [demo]);
+  t.true(removed.ok, removed.text);
+  t.false(await exists(["priorityclass", "platform-critical"]));
+  await cp.waitFor("namespace probe deleted", async () => !(await exists(["namespace", "probe"])), 120_000);
+  t.true(await exists(["-n", "demo", "deployment", "demo"]), "the add-on that stays is untouched");
+  const destroyed = run(dir, "destroy", []);
+  t.true(destroyed.ok, destroyed.text);
+  await cp.waitFor("namespace demo deleted", async () => !(await exists(["namespace", "demo"])), 120_000);
+});
+
+test.serial("real add-ons: a failing add-on holds back only what depends on it (pulumi up --continue-on-error installs the rest)", async (t) => {
+  t.timeout(LONG);
+  const dir = project("failure");
+  // The API server refuses the object: a ConfigMap whose name is not a DNS subdomain.
+  mkdirSync(join(dir, "broken"));
+  writeFileSync(join(dir, "broken", "bad.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Valid_Name\n  namespace: default\ndata: {}\n");
+  const broken = { name: "broken", manifests: ["broken/bad.yaml"] };
+  const dependent = { name: "dependent", helm: { path: "test/fixtures/addons/chart", namespace: "dependent" }, dependsOn: ["broken"] };
+  const independent = { name: "independent", manifests: ["test/fixtures/addons/manifests/priority.yaml"] };
+  const up = run(dir, "up", [broken, dependent, independent], ["--continue-on-error"]);
+  t.false(up.ok, "the run fails");
+  t.regex(up.text, /Not_A_Valid_Name/, "naming the refused object");
+  t.true(await exists(["priorityclass", "platform-critical"]), "the independent add-on is installed");
+  t.false(await exists(["-n", "dependent", "configmap", "dependent-settings"]), "the dependent add-on is never applied");
+  t.false(await exists(["namespace", "dependent"]), "nor its namespace");
+  // Fixed, the next run converges: the broken add-on goes in, then its dependent.
+  writeFileSync(join(dir, "broken", "bad.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: now-valid\n  namespace: default\ndata: {}\n");
+  const fixed = run(dir, "up", [broken, dependent, independent]);
+  t.true(fixed.ok, fixed.text);
+  t.true(await exists(["-n", "dependent", "configmap", "dependent-settings"]));
+  t.true(run(dir, "destroy", []).ok);
+});
+
+test("real add-ons: the demo Kustomize directory renders (the pinned kubectl's kustomize) a two-replica Deployment, its Service and a PodDisruptionBudget that select the same pods", (t) => {
+  const r = spawnSync(realTool("kubectl"), ["kustomize", join(projectRoot, "addons", "demo")], { encoding: "utf8" });
+  t.is(r.status, 0, r.stderr);
+  t.is(countByType(objectsOfYaml(r.stdout, "addons/demo")), "1 apps/v1 Deployment, 1 policy/v1 PodDisruptionBudget, 1 v1 Namespace, 1 v1 Service");
+  const docs = r.stdout.split(/^---$/m).map((d) => d.trim());
+  const deployment = docs.find((d) => /kind: Deployment/.test(d))!;
+  t.regex(deployment, /replicas: 2/);
+  t.regex(deployment, /namespace: demo/);
+  for (const kind of ["Service", "PodDisruptionBudget"]) t.regex(docs.find((d) => new RegExp(`kind: ${kind}`).test(d))!, /app\.kubernetes\.io\/name: demo/);
+});
+
+test("real add-ons: npm run plan counts the demo directory's objects with the pinned kubectl, and names a repository chart as rendered at preview", async (t) => {
+  const e = await evaluateDev();
+  const path = process.env.PATH;
+  process.env.PATH = `${join(realTool("kubectl"), "..")}:${path}`;
+  try {
+    const text = renderHuman(e, { stack: "dev", seconds: 0, projectDir: projectRoot });
+    t.regex(text, /kubernetes:kustomize\/v2:Directory addons-demo: 4 objects \(kubectl kustomize\): 1 apps\/v1 Deployment, 1 policy\/v1 PodDisruptionBudget, 1 v1 Namespace, 1 v1 Service/);
+    t.regex(text, /addons-metrics-server: a chart from a repository: the provider fetches and renders it at preview/);
+  } finally {
+    process.env.PATH = path;
+  }
+});
