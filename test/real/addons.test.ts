@@ -20,6 +20,8 @@ let cp: ControlPlane;
 let work: string;
 
 test.before(async () => {
+  // The provider `npm run tools` builds and registers in its PULUMI_HOME (fails here, naming it, when not built).
+  realTool("pulumi-resource-kubernetes");
   work = mkdtempSync(join(tmpdir(), "kubeadm-ha-addons-"));
   cp = await startControlPlane({ dir: join(work, "cluster") });
   // Two schedulable nodes, as the demo's spread and disruption budget expect; kwok runs their pods (Ready).

@@ -6,6 +6,7 @@
 //
 // What runs today: the CLI itself, and TypeScript programs run INLINE through @pulumi/pulumi's automation API (the
 // program runs in this process and the CLI talks to it over --client, so no pulumi-language-nodejs is needed).
+// The Kubernetes resource plugin is built and registered by npm run tools too (test/real/addons.test.ts uses it).
 // What cannot run here: the Go module proxy refuses pulumi-language-nodejs and the command, random and tls resource
 // plugins (test/tools/tools.sh says which modules), so no program with those resources goes up here.
 import test, { type ExecutionContext } from "ava";
@@ -90,6 +91,7 @@ test("pulumi plugin ls runs offline against the cache's PULUMI_HOME", async (t) 
   t.is(r.code, 0, r.stderr);
   const listed: { name: string; kind: string; version: string }[] = JSON.parse(r.stdout || "[]") ?? [];
   t.true(Array.isArray(listed));
+  t.true(listed.some((p) => p.name === "kubernetes" && p.kind === "resource" && p.version === "4.34.2"), `the Kubernetes provider is registered: ${r.stdout}`);
   // Whatever is installed came from npm run tools: an exact-version directory, never a half-finished download.
   const dir = join(env.PULUMI_HOME, "plugins");
   if (existsSync(dir)) t.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".partial")), []);

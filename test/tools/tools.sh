@@ -48,6 +48,14 @@ PINS=(
   "etcdutl v3.6.8 etcd-v3.6.8 go.etcd.io/etcd/etcdutl/v3"
   "kwok v0.8.0 kwok-v0.8.0 sigs.k8s.io/kwok/cmd/kwok"
   "pulumi v3.274.0 pulumi-v3.274.0 github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+  "pulumi-resource-kubernetes v4.34.2 pulumi-kubernetes-v4.34.2 ."
+)
+
+# Resource plugins: NAME of the pin, the plugin's name and the version the CLI registers it under in pulumi-home (what
+# the npm package requests). The Kubernetes provider is built from the one provider commit the proxy serves (see its
+# wrapper's go.mod), so its version is the npm package's, not a release of its own.
+PLUGINS=(
+  "pulumi-resource-kubernetes kubernetes 4.34.2"
 )
 
 say() { printf 'tools: %s\n' "$*" >&2; }
@@ -70,8 +78,19 @@ ldflags() {
       done ;;
     etcd*) flags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=$version" ;;
     pulumi) flags+=" -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$version" ;;
+    pulumi-resource-kubernetes) flags+=" -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=${version#v}" ;;
   esac
   printf '%s' "$flags"
+}
+
+# pinned_path NAME: where the newest pin of NAME is built (bin/ is linked only once every tool is built).
+pinned_path() {
+  local line name version path=""
+  for line in "${PINS[@]}"; do
+    read -r name version _ <<<"$line"
+    [[ $name == "$1" ]] && path=$CACHE/$name/$version/$name
+  done
+  printf '%s' "$path"
 }
 
 # version_of NAME BINARY: the version the binary reports, as vX.Y.Z ("" if it reports none).
@@ -84,6 +103,9 @@ version_of() {
     etcd) out=v$("$2" --version 2>/dev/null | sed -n 's/^etcd Version: //p') ;;
     etcdctl | etcdutl) out=v$("$2" version 2>/dev/null | sed -n "s/^$1 version: //p") ;;
     kwok) out=$("$2" --version 2>/dev/null | grep -o 'v[0-9][0-9.]*' | head -n 1) ;;
+    # No version flag: the version of the schema it serves, as the built CLI reads it (`pulumi package get-schema`).
+    pulumi-resource-kubernetes) out=v$(PULUMI_HOME=$CACHE/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true "$(pinned_path pulumi)" package get-schema "$2" 2>/dev/null |
+      sed -n 's/^  "version": "\([^"]*\)",$/\1/p' | head -n 1) ;;
     pulumi) mkdir -p "$CACHE/pulumi-home"
       out=$(PULUMI_HOME=$CACHE/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true "$2" version 2>/dev/null) ;;
     *) out="" ;;
@@ -93,7 +115,7 @@ version_of() {
 
 # stamp WRAPPER NAME VERSION: what the binary depends on; a different stamp means rebuild.
 stamp() {
-  { cat "$WRAPPERS/$1/go.mod" "$WRAPPERS/$1/go.sum"; go env GOVERSION; ldflags "$2" "$3"; } | sha256sum | cut -d' ' -f1
+  { cat "$WRAPPERS/$1/go.mod" "$WRAPPERS/$1/go.sum"; find "$WRAPPERS/$1" -name '*.go' -type f | sort | xargs -r cat; go env GOVERSION; ldflags "$2" "$3"; } | sha256sum | cut -d' ' -f1
 }
 
 built() { # NAME VERSION WRAPPER
@@ -136,13 +158,22 @@ go_env() {
 # build_group WRAPPER VERSION NAME PACKAGE [NAME PACKAGE ...]: one `go build` per binary in one wrapper, serially
 # (2 cores: one build at a time, each with all of them); the shared build cache makes the second one cheap.
 build_one() {
-  local wrapper=$1 name=$2 version=$3 pkg=$4 dir=$CACHE/$2/$3 start=$SECONDS tmp
+  local wrapper=$1 name=$2 version=$3 pkg=$4 dir=$CACHE/$2/$3 start=$SECONDS tmp src
   mkdir -p "$dir"
   tmp=$(mktemp -d "$dir/.build.XXXXXX")
+  src=$WRAPPERS/$wrapper
   say "$name $version: building $pkg (module test/tools/go/$wrapper) ..."
   # Download the module graph first so that its cost shows apart from compiling (and the .info date is present).
-  (cd "$WRAPPERS/$wrapper" && go mod download) || { rm -rf "$tmp"; die "$name $version: go mod download failed"; }
-  if ! (cd "$WRAPPERS/$wrapper" && go build -trimpath -ldflags "$(ldflags "$name" "$version")" -o "$tmp/$name" "$pkg") >"$tmp/log" 2>&1; then
+  (cd "$src" && go mod download) || { rm -rf "$tmp"; die "$name $version: go mod download failed"; }
+  if [[ $name == pulumi-resource-kubernetes ]]; then
+    # Its main embeds generated files: build a copy of the wrapper, with them written next to main.go.
+    cp -R "$src" "$tmp/src"
+    src=$tmp/src
+    local module
+    module=$(cd "$src" && go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4) || { rm -rf "$tmp"; die "$name $version: cannot find the provider module"; }
+    (cd "$src" && go run ./gen "$module" "${version#v}" .) || { rm -rf "$tmp"; die "$name $version: generating the embedded schema failed"; }
+  fi
+  if ! (cd "$src" && go build -trimpath -ldflags "$(ldflags "$name" "$version")" -o "$tmp/$name" "$pkg") >"$tmp/log" 2>&1; then
     tail -n 30 "$tmp/log" >&2
     rm -rf "$tmp"
     die "$name $version: build failed"
@@ -173,6 +204,27 @@ publish() {
     printf '%s\t%s\t%s\n' "$name" "$version" "$CACHE/$name/$version/$name" >>"$tsv"
   done
   mv -f "$tsv" "$CACHE/tools.tsv"
+}
+
+# Registers each built resource plugin in the cache's PULUMI_HOME (`pulumi plugin install --file`), where the CLI of
+# --env finds it by name and version; again only when the built binary differs from the registered one.
+install_plugins() {
+  local line name plugin version bin dest
+  local cli
+  cli=$(pinned_path pulumi)
+  [[ -x $cli ]] || return 0
+  for line in "${PLUGINS[@]}"; do
+    read -r name plugin version <<<"$line"
+    bin=$CACHE/bin/$name
+    [[ -x $bin ]] || continue
+    dest=$CACHE/pulumi-home/plugins/resource-$plugin-v$version/pulumi-resource-$plugin
+    cmp -s "$bin" "$dest" 2>/dev/null && continue
+    say "$name: registering as the $plugin $version plugin in $CACHE/pulumi-home"
+    # The CLI keeps an installed plugin as it is: the previous registration goes first.
+    rm -rf "$CACHE/pulumi-home/plugins/resource-$plugin-v$version" "$CACHE/pulumi-home/plugins/resource-$plugin-v$version".*
+    PULUMI_HOME=$CACHE/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true "$cli" plugin install resource "$plugin" "$version" --file "$bin" >&2 ||
+      die "$name: pulumi plugin install failed"
+  done
 }
 
 main() {
@@ -217,6 +269,7 @@ main() {
   [[ $mode == list ]] && return 0
   mkdir -p "$CACHE/pulumi-home"
   publish
+  install_plugins
   for line in "${PINS[@]}"; do
     read -r name version wrapper pkg <<<"$line"
     [[ -z $only || $only == *",$name,"* ]] || continue
