@@ -8,7 +8,7 @@
 // Every run gets an HTTP(S) proxy on a closed loopback port: a download the CLI would attempt fails the test.
 import test from "ava";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalWorkspace, PulumiCommand, type InlineProgramArgs, type Stack } from "@pulumi/pulumi/automation";
@@ -88,6 +88,20 @@ test.serial("real pulumi: sshPrivateKey set with pulumi config set --secret reac
   t.is(exported.status, 0, exported.stderr);
   t.notRegex(exported.stdout, /BEGIN OPENSSH PRIVATE KEY/, "and encrypted in state");
   t.regex(exported.stdout, /"ciphertext"/);
+});
+
+test.serial("real pulumi: one add-on value set with pulumi config set --secret --path makes the addons key secret to the program, and the value is encrypted in the stack file", async (t) => {
+  t.timeout(LONG);
+  const dir = projectDir("addon-secret", "dev", {});
+  const stack = await inlineStack(dir, "dev", async () => ({ secretKeys: readRawConfig().secretKeys }));
+  const set = (args: string[]) => spawnSync(realTool("pulumi"), ["config", "set", "--stack", "dev", "--cwd", dir, "--non-interactive", "--path", ...args], { env: engineEnv(dir), encoding: "utf8" });
+  for (const args of [["addons[0].name", "db"], ["addons[0].helm.path", "charts/db"], ["--secret", "addons[0].helm.values.password", "s3cr3t-value"]]) {
+    const r = set(args);
+    t.is(r.status, 0, r.stderr);
+  }
+  t.notRegex(readFileSync(join(dir, "Pulumi.dev.yaml"), "utf8"), /s3cr3t-value/);
+  const up = await stack.up();
+  t.deepEqual(up.outputs.secretKeys.value, ["addons"]);
 });
 
 test.serial("real pulumi: the CLI refuses a value of the wrong type for a key Pulumi.yaml declares, naming the key, before the program runs", (t) => {
