@@ -188,19 +188,30 @@ function readValuesFiles(value: unknown, at: string, files: ProjectFiles, proble
   return out;
 }
 
-function readHelm(value: unknown, at: string, addonName: string, files: ProjectFiles, problem: (path: string, message: string) => void): AddonSource | undefined {
+/**
+ * A source's object: refuses a value that is none and its unknown keys. `fail` records a problem and marks the source
+ * unusable (`ok()` false), so a source with any problem yields no add-on.
+ */
+function openSource(value: unknown, at: string, kind: string, keys: readonly string[], shape: string, problem: (path: string, message: string) => void) {
   if (!isObject(value)) {
-    problem(at, "must be an object: {repo, chart, version} or {path}, with namespace, values, valuesFiles");
+    problem(at, `must be an object: ${shape}`);
     return undefined;
   }
-  let ok = true;
+  let usable = true;
   const fail = (path: string, message: string) => {
-    ok = false;
+    usable = false;
     problem(path, message);
   };
   for (const key of Object.keys(value)) {
-    if (!helmKeys.includes(key)) fail(`${at}.${key}`, `unknown key; known keys of helm: ${helmKeys.join(", ")}`);
+    if (!keys.includes(key)) fail(`${at}.${key}`, `unknown key; known keys of ${kind}: ${keys.join(", ")}`);
   }
+  return { value, fail, ok: () => usable };
+}
+
+function readHelm(raw: unknown, at: string, addonName: string, files: ProjectFiles, problem: (path: string, message: string) => void): AddonSource | undefined {
+  const source = openSource(raw, at, "helm", helmKeys, "{repo, chart, version} or {path}, with namespace, values, valuesFiles", problem);
+  if (!source) return undefined;
+  const { value, fail, ok } = source;
   // Default namespace: the add-on's own (created by the program), as `helm install NAME -n NAME --create-namespace`.
   const namespace = readNamespace(value.namespace, `${at}.namespace`, fail) ?? addonName;
   let values: Record<string, unknown> = {};
@@ -224,7 +235,7 @@ function readHelm(value: unknown, at: string, addonName: string, files: ProjectF
         fail(`${at}.path`, `${q(path)} does not exist in the project`);
       }
     }
-    return ok && path !== undefined ? { kind: "helm-path", path, namespace, values, valuesFiles } : undefined;
+    return ok() && path !== undefined ? { kind: "helm-path", path, namespace, values, valuesFiles } : undefined;
   }
   const repo = value.repo;
   if (typeof repo !== "string" || !/^(https|oci):\/\/[A-Za-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~%/-]*)?$/.test(repo)) {
@@ -238,7 +249,7 @@ function readHelm(value: unknown, at: string, addonName: string, files: ProjectF
   } else if (!isChartVersion(String(version))) {
     fail(`${at}.version`, `must be one chart version as the chart publishes it (SemVer, like 3.13.0 or v3.30.3), not a range; got ${q(version)}`);
   }
-  return ok ? { kind: "helm-repository", repo: String(repo), chart: String(chart), version: String(version), namespace, values, valuesFiles } : undefined;
+  return ok() ? { kind: "helm-repository", repo: String(repo), chart: String(chart), version: String(version), namespace, values, valuesFiles } : undefined;
 }
 
 /** A single chart version in SemVer 2 form, with or without a leading "v" (charts publish both). */
@@ -246,19 +257,10 @@ export function isChartVersion(version: string): boolean {
   return /^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/.test(version) && semver.valid(version.replace(/^v/, "")) !== null;
 }
 
-function readKustomize(value: unknown, at: string, files: ProjectFiles, problem: (path: string, message: string) => void): AddonSource | undefined {
-  if (!isObject(value)) {
-    problem(at, "must be an object: {directory, namespace}");
-    return undefined;
-  }
-  let ok = true;
-  const fail = (path: string, message: string) => {
-    ok = false;
-    problem(path, message);
-  };
-  for (const key of Object.keys(value)) {
-    if (!kustomizeKeys.includes(key)) fail(`${at}.${key}`, `unknown key; known keys of kustomize: ${kustomizeKeys.join(", ")}`);
-  }
+function readKustomize(raw: unknown, at: string, files: ProjectFiles, problem: (path: string, message: string) => void): AddonSource | undefined {
+  const source = openSource(raw, at, "kustomize", kustomizeKeys, "{directory, namespace}", problem);
+  if (!source) return undefined;
+  const { value, fail, ok } = source;
   const directory = readRelativePath(value.directory, `${at}.directory`, fail);
   if (directory !== undefined) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(directory)) fail(`${at}.directory`, `must be a directory in the project, not a remote URL (nothing is fetched at install time), got ${q(directory)}`);
@@ -266,7 +268,7 @@ function readKustomize(value: unknown, at: string, files: ProjectFiles, problem:
     else if (!kustomizationFiles.some((f) => files.kind(join(directory, f)) === "file")) fail(`${at}.directory`, `${q(directory)} has no kustomization.yaml`);
   }
   const namespace = readNamespace(value.namespace, `${at}.namespace`, fail);
-  return ok && directory !== undefined ? { kind: "kustomize", directory, ...(namespace !== undefined ? { namespace } : {}) } : undefined;
+  return ok() && directory !== undefined ? { kind: "kustomize", directory, ...(namespace !== undefined ? { namespace } : {}) } : undefined;
 }
 
 function readManifests(value: unknown, at: string, files: ProjectFiles, problem: (path: string, message: string) => void): AddonSource | undefined {
