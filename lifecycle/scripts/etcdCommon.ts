@@ -201,6 +201,14 @@ etcdctl_tls() {
   shift
   timeout "$limit" env ETCDCTL_API=3 "$ETCDCTL" --cacert="$CACERT" --cert="$CERT" --key="$KEY" "$@"
 }
+# ca_fingerprint: the sha256 of the etcd CA certificate (DER) this member trusts. Which etcd a snapshot is of: a
+# cluster rebuilt under the same name has a new CA.
+ca_fingerprint() {
+  local fp
+  fp=$(openssl x509 -in "$CACERT" -outform DER 2>/dev/null | sha256sum | cut -d' ' -f1) || return 1
+  # sha256 of nothing: openssl wrote no certificate.
+  [ "$fp" != e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 ] && printf '%s' "$fp"
+}
 # snapshot_status FILE: one JSON object {"hash","revision","totalKey","totalSize"} (etcdutl from 3.5, else etcdctl).
 snapshot_status() {
   if [ -n "$ETCDUTL" ]; then

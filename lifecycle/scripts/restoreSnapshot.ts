@@ -287,8 +287,8 @@ data_host_path() {
 
 /**
  * Phase 1, every etcd member: fetch the snapshot into the restore directory and verify it before anything is
- * touched: a sidecar (when there is one) that names another cluster is refused first (restore.snapshot must be this
- * cluster's own), then `snapshot status`, the sha256/revision/key count recorded in the sidecar, and a trial
+ * touched: a sidecar (when there is one) that names another cluster, or whose etcd CA is not this member's (a cluster
+ * rebuilt under the same name), is refused first (restore.snapshot must be this cluster's own), then `snapshot status`, the sha256/revision/key count recorded in the sidecar, and a trial
  * `snapshot restore` into a scratch directory (which checks the integrity hash etcd appends to every snapshot it
  * streams; so a corrupt or truncated file is refused even without a sidecar). A refused snapshot leaves no file
  * behind. Stdout: `KUBEADM_HA_RESTORE_SNAPSHOT sha256=… revision=… totalKey=…`.
@@ -348,6 +348,15 @@ else
     of=$(json_string cluster "$sidecar")
     if [ -n "$of" ] && [ "$of" != "$CLUSTER" ]; then
       refuse "its sidecar says it is a snapshot of cluster $of, and this is cluster $CLUSTER. An etcd snapshot restores only the cluster it came from (its CA, service-account keys and endpoint are not in it): for a new cluster or a topology change, build the new cluster and move the workloads with their manifests or Velero-style backups"
+    fi
+    # The same name is not the same cluster: one destroyed and built again under it has a new etcd CA. Sidecars
+    # written before the save step recorded the CA have none, and are judged by the cluster's name alone.
+    ca=$(json_string caSha256 "$sidecar")
+    if [ -n "$ca" ]; then
+      here=$(ca_fingerprint) || refuse "cannot read this member's etcd CA certificate $CACERT to compare it with the snapshot's"
+      if [ "$ca" != "$here" ]; then
+        refuse "it was taken from an etcd whose CA (sha256 $ca) is not this cluster's ($here): cluster $CLUSTER was built anew since, and an etcd snapshot restores only the cluster it came from"
+      fi
     fi
   fi
   sha=$(sha256sum "$RD/snapshot.db.part" | cut -d' ' -f1)

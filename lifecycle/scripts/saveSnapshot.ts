@@ -88,7 +88,7 @@ export function snapshotFilePattern(node: string): RegExp {
  * - `etcdctl snapshot save` (bounded) into a hidden temporary name in snapshotDir, renamed only once verified: a
  *   file named etcd-<node>-*.db is always a whole, verified snapshot.
  * - Verified by `snapshot status -w json` (etcdutl from 3.5, etcdctl on 3.4); revision, totalKey, totalSize, the
- *   status hash, the file's sha256 and the cluster it is of go to the sidecar <file>.json, which fetchAndVerify
+ *   status hash, the file's sha256, the cluster it is of and its etcd CA's sha256 go to the sidecar <file>.json, which fetchAndVerify
  *   checks before a restore, with `keys`: the live keys at the snapshot's revision as the member reports them (totalKey counts db entries).
  * - Keeps the newest `keep` snapshots of this node (by the timestamp in the name) and their sidecars; other files in
  *   the directory are never touched. Runs under a lock: the timer and an upgrade's snapshot may coincide.
@@ -169,8 +169,9 @@ if [ -z "$keys" ]; then
 fi
 sha=$(sha256sum "$part" | cut -d' ' -f1)
 bytes=$(stat -c %s "$part")
-printf '{"file":"%s","cluster":"%s","node":"%s","reason":"%s","createdAt":"%s","endpoint":"%s","revision":%s,"keys":%s,"totalKey":%s,"totalSize":%s,"hash":%s,"sha256":"%s","bytes":%s}\n' \
-  "$name" "$CLUSTER" "$NODE" "$REASON" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENDPOINT" "$revision" "$keys" "$total_key" "$total_size" \
+ca=$(ca_fingerprint) || die "cannot read the etcd CA certificate $CACERT"
+printf '{"file":"%s","cluster":"%s","caSha256":"%s","node":"%s","reason":"%s","createdAt":"%s","endpoint":"%s","revision":%s,"keys":%s,"totalKey":%s,"totalSize":%s,"hash":%s,"sha256":"%s","bytes":%s}\n' \
+  "$name" "$CLUSTER" "$ca" "$NODE" "$REASON" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$ENDPOINT" "$revision" "$keys" "$total_key" "$total_size" \
   "$hash" "$sha" "$bytes" >"$part.json"
 chmod 0600 "$part" "$part.json"
 # The snapshot first: a sidecar never names a file that is not there.

@@ -3,7 +3,7 @@
 // (test/real/etcd36.test.ts: the build of `npm run tools`). Each takes a started EtcdNodes rig (real members); the
 // tools of a version are resolved only when a rig of that version starts, so the fast tier never needs the 3.6 build.
 import type { ExecutionContext } from "ava";
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import {
   closeSync,
   copyFileSync,
@@ -128,7 +128,7 @@ export async function snapshotStepScenario(t: ExecutionContext, rig: AnyEtcdNode
   t.true(name.endsWith("-pre-upgrade-v1.36.0.db"));
   const file = join(localDir, name);
   const sidecar = JSON.parse(readFileSync(`${file}.json`, "utf8")) as {
-    keys: number; totalKey: number; revision: number; sha256: string; file: string; reason: string; cluster: string;
+    keys: number; totalKey: number; revision: number; sha256: string; file: string; reason: string; cluster: string; caSha256: string;
   };
   t.is(sidecar.keys, keysInEtcd);
   t.is(summary.keys, keysInEtcd);
@@ -140,6 +140,7 @@ export async function snapshotStepScenario(t: ExecutionContext, rig: AnyEtcdNode
   t.is(sidecar.file, name);
   t.is(sidecar.reason, "pre-upgrade-v1.36.0");
   t.is(sidecar.cluster, rigCluster, "the sidecar names the cluster the snapshot is of");
+  t.is(sidecar.caSha256, caFingerprint(join(node.root, rigPaths.cacert)), "and the etcd CA it was taken under");
   // Checked again with the real tool of the version (etcdctl 3.4, else etcdutl), outside the script.
   const statusTool = rig.version === "3.4" ? etcdBinary("3.4", "etcdctl") : etcdBinary(rig.version, "etcdutl");
   const independent = await run(statusTool, ["snapshot", "status", file, "-w", "json"], { env: { ...process.env, ETCDCTL_API: "3" } });
@@ -252,6 +253,11 @@ export async function stackedRestoreScenario(t: ExecutionContext, rig: AnyEtcdNo
   t.true(Math.max(...idx("etcd started")) < Math.min(...idx("apiserver started")), ev.join("\n"));
 }
 
+/** sha256 of a PEM certificate's DER: what the save step records as the sidecar's caSha256. */
+export function caFingerprint(pemFile: string): string {
+  return createHash("sha256").update(new X509Certificate(readFileSync(pemFile)).raw).digest("hex");
+}
+
 /**
  * A 1-member rig holding KEYS keys: corrupt, truncated (with and without sidecar) and missing snapshots are refused
  * by fetchAndVerify, stopEtcd then refuses too, the undamaged snapshot passes; the member never stopped and serves
@@ -278,7 +284,13 @@ export async function corruptSnapshotScenario(t: ExecutionContext, rig: AnyEtcdN
     writeSync(fd, Buffer.from("corrupted!"), 0, 10, Math.floor(size / 2));
     closeSync(fd);
   };
+  // A cluster destroyed and built again under the same name: its sidecar names this cluster, its etcd CA is another.
+  const rebuilt = (file: string) => {
+    const sidecar = JSON.parse(readFileSync(`${file}.json`, "utf8"));
+    writeFileSync(`${file}.json`, `${JSON.stringify({ ...sidecar, caSha256: createHash("sha256").update("another CA").digest("hex") })}\n`);
+  };
   const cases: [string, string, RegExp][] = [
+    ["of a cluster of the same name built anew (another etcd CA)", variant("rebuilt", true, rebuilt), /it was taken from an etcd whose CA \(sha256 [0-9a-f]{64}\) is not this cluster's \([0-9a-f]{64}\): cluster \S+ was built anew since/],
     ["corrupt, with sidecar", variant("corrupt-sidecar", true, flip), /its sha256 is [0-9a-f]{64}, the sidecar records [0-9a-f]{64}/],
     ["corrupt, no sidecar", variant("corrupt-bare", false, flip), /snapshot status failed|a trial restore failed/],
     ["truncated, with sidecar", variant("truncated-sidecar", true, (f) => truncateSync(f, Math.floor(size / 3))), /its sha256 is [0-9a-f]{64}, the sidecar records/],
