@@ -4,8 +4,11 @@
 // a local one, the Kustomize directory is the repository's demo, the manifests are files; a proxy on a closed port
 // stands in front of every HTTP(S) request the CLI or the provider would make.
 import test from "ava";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer } from "node:https";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { objectsOfYaml, countByType } from "../../infra/offline/addonObjects";
@@ -50,14 +53,22 @@ interface RunResult {
   outputs: Record<string, unknown>;
 }
 
-function run(dir: string, op: "up" | "preview" | "destroy", addons: unknown[], flags: string[] = []): RunResult {
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(projectRoot, "test", "support", "addonsRun.ts"), dir, "test", op, cp.adminKubeconfig, JSON.stringify(addons), ...flags], {
+/** One CLI run in a child process (asynchronous: a chart repository this process serves must keep answering). */
+async function run(dir: string, op: "up" | "preview" | "destroy", addons: unknown[], flags: string[] = [], env: Record<string, string> = {}): Promise<RunResult> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(projectRoot, "test", "support", "addonsRun.ts"), dir, "test", op, cp.adminKubeconfig, JSON.stringify(addons), ...flags], {
     cwd: projectRoot,
-    encoding: "utf8",
-    timeout: LONG,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
   });
-  const last = r.stdout.trim().split("\n").pop() ?? "";
-  if (!last.startsWith("{")) throw new Error(`addonsRun printed no result (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), LONG);
+  const status = await new Promise<number | null>((done) => child.on("close", (code) => done(code)));
+  clearTimeout(timer);
+  const last = stdout.trim().split("\n").pop() ?? "";
+  if (!last.startsWith("{")) throw new Error(`addonsRun printed no result (exit ${status}):\n${stdout}\n${stderr}`);
   return JSON.parse(last) as RunResult;
 }
 
@@ -72,7 +83,7 @@ const manifests = { name: "platform", manifests: ["test/fixtures/addons/manifest
 test.serial("real add-ons: a local chart, the demo Kustomize directory and a manifests glob install through the real provider; a second preview changes nothing", async (t) => {
   t.timeout(LONG);
   const dir = project("install");
-  const up = run(dir, "up", [chart, demo, manifests]);
+  const up = await run(dir, "up", [chart, demo, manifests]);
   t.true(up.ok, up.text);
   t.deepEqual(up.outputs.installed, ["probe", "demo", "platform"]);
   // The chart: its namespace created by the program, values files merged under values (values win), release name
@@ -93,26 +104,26 @@ test.serial("real add-ons: a local chart, the demo Kustomize directory and a man
   // Objects are named after the add-on: `addons-<name>:<namespace>/<object>`.
   t.regex(up.text, /addons-demo:demo\/demo/);
 
-  const again = run(dir, "preview", [chart, demo, manifests]);
+  const again = await run(dir, "preview", [chart, demo, manifests]);
   t.true(again.ok, again.text);
   t.notRegex(again.text, /\+ |~ |- |\+-/, `a second preview plans no change:\n${again.text}`);
 
   // A changed value changes that object only. The provider's default, kept: a ConfigMap whose data changes is
   // replaced (deleted, then created under its fixed name), not patched.
   const changed = { ...chart, helm: { ...chart.helm, values: { serviceAccount: true, greeting: "changed" } } };
-  const update = run(dir, "up", [changed, demo, manifests]);
+  const update = await run(dir, "up", [changed, demo, manifests]);
   t.true(update.ok, update.text);
   t.is((await cp.kubectlOk(["-n", "probe", "get", "configmap", "probe-settings", "-o", "jsonpath={.data.greeting}"])).trim(), "changed");
   t.regex(update.text, /kubernetes:core\/v1:ConfigMap addons-probe:probe\/probe-settings replaced/);
   t.regex(update.text, /Resources:\s+\+-1 replaced\s+\d+ unchanged/, "nothing else changes");
 
   // An add-on left out of the config is removed, with the namespace the program made for it.
-  const removed = run(dir, "up", [demo]);
+  const removed = await run(dir, "up", [demo]);
   t.true(removed.ok, removed.text);
   t.false(await exists(["priorityclass", "platform-critical"]));
   await cp.waitFor("namespace probe deleted", async () => !(await exists(["namespace", "probe"])), 120_000);
   t.true(await exists(["-n", "demo", "deployment", "demo"]), "the add-on that stays is untouched");
-  const destroyed = run(dir, "destroy", []);
+  const destroyed = await run(dir, "destroy", []);
   t.true(destroyed.ok, destroyed.text);
   await cp.waitFor("namespace demo deleted", async () => !(await exists(["namespace", "demo"])), 120_000);
 });
@@ -126,7 +137,7 @@ test.serial("real add-ons: a failing add-on holds back only what depends on it (
   const broken = { name: "broken", manifests: ["broken/bad.yaml"] };
   const dependent = { name: "dependent", helm: { path: "test/fixtures/addons/chart", namespace: "dependent" }, dependsOn: ["broken"] };
   const independent = { name: "independent", manifests: ["test/fixtures/addons/manifests/priority.yaml"] };
-  const up = run(dir, "up", [broken, dependent, independent], ["--continue-on-error"]);
+  const up = await run(dir, "up", [broken, dependent, independent], ["--continue-on-error"]);
   t.false(up.ok, "the run fails");
   t.regex(up.text, /Not_A_Valid_Name/, "naming the refused object");
   t.true(await exists(["priorityclass", "platform-critical"]), "the independent add-on is installed");
@@ -134,10 +145,83 @@ test.serial("real add-ons: a failing add-on holds back only what depends on it (
   t.false(await exists(["namespace", "dependent"]), "nor its namespace");
   // Fixed, the next run converges: the broken add-on goes in, then its dependent.
   writeFileSync(join(dir, "broken", "bad.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: now-valid\n  namespace: default\ndata: {}\n");
-  const fixed = run(dir, "up", [broken, dependent, independent]);
+  const fixed = await run(dir, "up", [broken, dependent, independent]);
   t.true(fixed.ok, fixed.text);
   t.true(await exists(["-n", "dependent", "configmap", "dependent-settings"]));
-  t.true(run(dir, "destroy", []).ok);
+  t.true((await run(dir, "destroy", [])).ok);
+});
+
+interface ChartRepository {
+  url: string;
+  caFile: string;
+  requests: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A Helm chart repository on loopback over HTTPS, with a CA of its own: index.yaml and the probe chart packaged at
+ * 0.1.0 and 0.2.0 (relative URLs, sha256 digests), as `helm repo index` lays it out.
+ */
+async function chartRepository(): Promise<ChartRepository> {
+  const base = join(work, "repo");
+  const served = join(base, "charts");
+  mkdirSync(served, { recursive: true });
+  const entries: string[] = [];
+  for (const version of ["0.1.0", "0.2.0"]) {
+    const build = join(base, `build-${version}`);
+    cpSync(join(projectRoot, "test", "fixtures", "addons", "chart"), join(build, "probe"), { recursive: true });
+    const chartYaml = join(build, "probe", "Chart.yaml");
+    writeFileSync(chartYaml, readFileSync(chartYaml, "utf8").replace(/^version: .*$/m, `version: ${version}`));
+    const archive = join(served, `probe-${version}.tgz`);
+    execFileSync("tar", ["-C", build, "-czf", archive, "probe"]);
+    const digest = createHash("sha256").update(readFileSync(archive)).digest("hex");
+    entries.push(`  - apiVersion: v2\n    name: probe\n    version: ${version}\n    appVersion: "1.0"\n    urls: [probe-${version}.tgz]\n    digest: ${digest}\n    created: "2026-01-01T00:00:00Z"`);
+  }
+  writeFileSync(join(served, "index.yaml"), `apiVersion: v1\nentries:\n  probe:\n${entries.reverse().join("\n")}\ngenerated: "2026-01-01T00:00:00Z"\n`);
+  const ssl = (args: string[]) => execFileSync("openssl", args, { cwd: base, stdio: "pipe" });
+  ssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=addons test repository CA", "-days", "1"]);
+  ssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+  writeFileSync(join(base, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+  ssl(["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext"]);
+  const requests: string[] = [];
+  const server = createServer({ key: readFileSync(join(base, "server.key")), cert: readFileSync(join(base, "server.crt")) }, (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    requests.push(path);
+    const file = join(served, path.replace(/^\/charts\//, ""));
+    if (!path.startsWith("/charts/") || path.includes("..") || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "Content-Type": path.endsWith(".yaml") ? "application/x-yaml" : "application/gzip" }).end(readFileSync(file));
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", () => ok()));
+  const port = (server.address() as AddressInfo).port;
+  return { url: `https://127.0.0.1:${port}/charts/`, caFile: join(base, "ca.crt"), requests, close: () => new Promise<void>((ok) => server.close(() => ok())) };
+}
+
+test.serial("real add-ons: a chart from an HTTPS chart repository installs at exactly the pinned version, and a version bump upgrades it", async (t) => {
+  t.timeout(LONG);
+  const repo = await chartRepository();
+  t.teardown(() => repo.close());
+  const dir = project("repository");
+  const env = { SSL_CERT_FILE: repo.caFile };
+  const at = (version: string) => [{ name: "probe", helm: { repo: repo.url, chart: "probe", version, namespace: "from-repo" } }];
+  const settings = async () => (await cp.kubectlOk(["-n", "from-repo", "get", "configmap", "probe-settings", "-o", "jsonpath={.data.chartVersion}"])).trim();
+
+  const first = await run(dir, "up", at("0.1.0"), [], env);
+  t.true(first.ok, first.text);
+  t.is(await settings(), "0.1.0", "the pinned version, not the repository's newest");
+  t.true(repo.requests.includes("/charts/index.yaml") && repo.requests.includes("/charts/probe-0.1.0.tgz"), repo.requests.join(", "));
+  t.false(repo.requests.includes("/charts/probe-0.2.0.tgz"));
+
+  const bumped = await run(dir, "up", at("0.2.0"), [], env);
+  t.true(bumped.ok, bumped.text);
+  t.is(await settings(), "0.2.0");
+  const missing = await run(dir, "preview", at("0.3.0"), [], env);
+  t.false(missing.ok, "a version the repository does not have fails the preview");
+  t.regex(missing.text, /0\.3\.0/);
+  t.is(await settings(), "0.2.0", "and changes nothing");
+  t.true((await run(dir, "destroy", [], [], env)).ok);
 });
 
 test("real add-ons: the demo Kustomize directory renders (the pinned kubectl's kustomize) a two-replica Deployment, its Service and a PodDisruptionBudget that select the same pods", (t) => {
