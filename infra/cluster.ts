@@ -111,6 +111,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     podCidr: config.network.podCidr,
     serviceCidr: config.network.serviceCidr,
     etcd,
+    ...(config.images.repository ? { imageRepository: config.images.repository } : {}),
   }));
   const credentials = createJoinCredentials(secretsParent);
   // Bootstrap inputs pinned per machine: recorded ones for a recorded machine, else the cluster's current version and
@@ -134,7 +135,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, images: config.images, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
   // A stack deployed before the program minted its own credential keeps its provider's kubeconfig for one run, while
@@ -161,7 +162,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
   // Every other control plane goes behind the API endpoint only once it has joined (its retire step follows its join),
   // and leaves it before its retirement runs.
   cpJoins.retires.forEach((retire, i) => infra.registerControlPlane(cpHosts[i + 1], [retire]));
-  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, bootstrap: bootstrapOf, controlPlane }, { parent });
+  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, bootstrap: bootstrapOf, controlPlane, images: config.images }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(
     "cluster-wait-nodes-ready",

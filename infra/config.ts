@@ -41,8 +41,18 @@ export interface ClusterConfig {
   restore?: { snapshot: string; requestId: string };
   /** kubeadm certificate renewal: due when the earliest control-plane certificate expires within renewBeforeDays. */
   certificates: { renewBeforeDays: number };
+  /** Where the nodes pull Kubernetes' images (kubeadm's imageRepository, containerd's sandbox image). */
+  images: ImageSource;
   /** Helm charts, Kustomize directories and manifests installed once the nodes are Ready, in install order. */
   addons: AddonConfig[];
+}
+
+/** An image repository in front of registry.k8s.io (an air-gapped mirror, a lab registry). */
+export interface ImageSource {
+  /** host[:port]/path, as kubeadm's imageRepository takes it; absent: registry.k8s.io. */
+  repository?: string;
+  /** The repository's registry speaks plain HTTP (containerd is told so in its hosts.toml); only with repository. */
+  insecure: boolean;
 }
 
 /** An existing machine reached over SSH. */
@@ -125,6 +135,7 @@ export const configKeys = [
   "snapshots",
   "restore",
   "certificates",
+  "images",
   "addons",
   "sshPrivateKey",
 ] as const;

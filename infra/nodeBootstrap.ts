@@ -4,6 +4,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { NodeBootstrap } from "./bootstrapRecord";
+import type { ImageSource } from "./config";
 import { JoinCredentials, mintJoinCredentialsScript, parseJoinCredentials } from "./scripts/mintJoinCredentials";
 import { prepareNodeScript } from "./scripts/prepareNode";
 import { membershipStep, NodeHost, nodeStep } from "./steps";
@@ -17,11 +18,11 @@ export function machineIdentity(host: NodeHost): pulumi.Output<string> {
  * Step "prepare" of a node, at the version its bootstrap pins. No ignoreChanges: a replacement must install the
  * cluster's current version, not repeat the old machine's script (Pulumi would fill ignored inputs from it).
  */
-export function prepareStep(host: NodeHost, bootstrap: pulumi.Output<NodeBootstrap>, parent: pulumi.Resource): command.remote.Command {
+export function prepareStep(host: NodeHost, bootstrap: pulumi.Output<NodeBootstrap>, images: ImageSource, parent: pulumi.Resource): command.remote.Command {
   const member = membershipStep(host);
   return nodeStep(
     `${host.name}-prepare`,
-    { host, script: bootstrap.apply((b) => prepareNodeScript({ node: host.name, kubernetesVersion: b.kubernetesVersion })), triggers: member.triggers },
+    { host, script: bootstrap.apply((b) => prepareNodeScript({ node: host.name, kubernetesVersion: b.kubernetesVersion, images })), triggers: member.triggers },
     { parent, dependsOn: host.machine ? [host.machine] : [], deleteBeforeReplace: member.deleteBeforeReplace },
   );
 }

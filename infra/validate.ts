@@ -52,6 +52,7 @@ const objectKeys: Record<string, readonly string[]> = {
   snapshots: ["schedule", "keep", "retentionDays", "bucket", "upload", "requestId", "kmsKeyId"],
   restore: ["snapshot", "requestId"],
   certificates: ["renewBeforeDays"],
+  images: ["repository", "insecure"],
 };
 
 /**
@@ -213,15 +214,29 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
     problems.push({ path: "certificates.renewBeforeDays", message: `must be between 1 and 364 (kubeadm's certificates live 365 days), got ${renewBeforeDays}` });
   }
   const certificates = { renewBeforeDays };
+  const images = readImages(r, problems);
   const cniNamespace = cniChart(cniName, network.podCidr).namespace;
   const { addons, problems: addonProblems } = readAddons(raw.addons, context?.files ?? projectFiles(process.cwd()), cniNamespace === "kube-system" ? [] : [cniNamespace]);
   problems.push(...addonProblems);
 
   if (problems.length > 0) return { problems };
   return {
-    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, addons },
+    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, addons },
     problems: [],
   };
+}
+
+/** An image repository as kubeadm's imageRepository takes it: a registry host (lower case, optional port), a path. */
+const imageRepositoryPattern = /^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:\d{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
+
+function readImages(r: Reader, problems: Problem[]): ClusterConfig["images"] {
+  const repository = r.optionalString("images.repository");
+  const insecure = r.boolean("images.insecure", false);
+  if (repository !== undefined && !imageRepositoryPattern.test(repository)) {
+    problems.push({ path: "images.repository", message: `must be a registry host with an optional port and path, like registry.example.com:5000/k8s (no scheme, lower case), got ${q(repository)}` });
+  }
+  if (insecure && repository === undefined) problems.push({ path: "images.insecure", message: "applies only with images.repository (registry.k8s.io is HTTPS)" });
+  return { ...(repository !== undefined ? { repository } : {}), insecure };
 }
 
 /** A value in a message: JSON-quoted (one line, whatever it holds) and cut short. */

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { ImageSource } from "./config";
 import { NodeBootstrap } from "./bootstrapRecord";
 import { ControlPlane } from "./controlPlane";
 import { mintJoinCredentials, prepareStep } from "./nodeBootstrap";
@@ -13,6 +14,8 @@ export interface WorkerPoolArgs {
   /** Each worker's bootstrap inputs, pinned to its machine (bootstrapRecord.ts). */
   bootstrap: (host: NodeHost) => pulumi.Output<NodeBootstrap>;
   controlPlane: ControlPlane;
+  /** Where the nodes pull Kubernetes' images (config images). */
+  images: ImageSource;
 }
 
 /**
@@ -34,7 +37,7 @@ export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource):
   return args.hosts.map((host) => {
     const member = membershipStep(host);
     const bootstrap = args.bootstrap(host);
-    const prepare = prepareStep(host, bootstrap, parent);
+    const prepare = prepareStep(host, bootstrap, args.images, parent);
     // A token only: a worker's mint never touches the certificate upload a joining control plane downloads.
     const minted = mintJoinCredentials(host.name, args.controlPlane.first, { bootstrap, controlPlane: false, after: [args.controlPlane.init] }, parent);
     return nodeStep(

@@ -237,10 +237,10 @@ test(`prepare whose containerd restart failed restarts it on the next run, and o
   t.deepEqual(callsOf(third, "systemctl").filter((a) => a[0] === "restart"), []);
 });
 
-test(`prepare adds SystemdCgroup = true under runc's options when containerd's default config omits it ${STUBS}`, async (t) => {
+test(`prepare adds SystemdCgroup = true under runc's options when containerd's default config omits it, and sets containerd 2's pinned sandbox image to kubeadm's pause ${STUBS}`, async (t) => {
   const containerd2 = [
     'if [ "${1:-}" = config ]; then',
-    "  printf '%s\\n' 'version = 3' \"  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\" \"    BinaryName = ''\"",
+    "  printf '%s\\n' 'version = 3' \"  [plugins.'io.containerd.cri.v1.images'.pinned_images]\" \"    sandbox = 'registry.k8s.io/pause:3.10'\" \"  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\" \"    BinaryName = ''\"",
     "  exit 0",
     "fi",
     'stub_default "$@"',
@@ -250,6 +250,7 @@ test(`prepare adds SystemdCgroup = true under runc's options when containerd's d
   const lines = read(r.root, "/etc/containerd/config.toml").split("\n");
   const at = lines.findIndex((l) => l.endsWith("runtimes.runc.options]"));
   t.is(lines[at + 1].trim(), "SystemdCgroup = true");
+  t.true(lines.includes("    sandbox = 'registry.k8s.io/pause:3.10.1'"), lines.join("\n"));
 });
 
 // ---------------------------------------------------------------------------------------------------------------

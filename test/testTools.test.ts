@@ -11,6 +11,7 @@ const resolvers: Record<string, () => string> = {
   haproxy: toolPath.haproxy,
   sshd: toolPath.sshd,
   keepalived: toolPath.keepalived,
+  containerd: toolPath.containerd,
   openssl: toolPath.openssl,
   "etcd 3.4": () => toolPath.etcd("3.4"),
   "etcdctl 3.4": () => toolPath.etcdctl("3.4"),
@@ -23,7 +24,7 @@ test("every test tool resolves under .tools/, with decoys of the same names firs
   const decoys = mkdtempSync(join(tmpdir(), "kubeadm-ha-decoys-"));
   const saved = process.env.PATH;
   try {
-    for (const name of ["shellcheck", "haproxy", "sshd", "keepalived", "openssl", "etcd", "etcdctl", "etcdutl"]) {
+    for (const name of ["shellcheck", "haproxy", "sshd", "keepalived", "containerd", "openssl", "etcd", "etcdctl", "etcdutl"]) {
       writeFileSync(join(decoys, name), "#!/bin/sh\nexit 99\n");
       chmodSync(join(decoys, name), 0o755);
     }

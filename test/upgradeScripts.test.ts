@@ -13,7 +13,7 @@ import { upgradeControlPlaneScript } from "../lifecycle/scripts/upgradeControlPl
 import { upgradeKubeadmScript } from "../lifecycle/scripts/upgradeKubeadm";
 import { upgradeKubeletScript } from "../lifecycle/scripts/upgradeKubelet";
 import { upgradeWorkerScript } from "../lifecycle/scripts/upgradeWorker";
-import { callsOf, nodePath, StubRun, stubState } from "./support/stubs";
+import { callsOf, nodePath, StubRun, stubState, writeNodeFile } from "./support/stubs";
 import { ClusterSeed } from "./support/upgradeStubs";
 import {
   assertConverged,
@@ -326,4 +326,22 @@ test(`every upgrade step that changes a node refuses on a machine whose kubelet 
     t.deepEqual(mutations(r), []);
     t.regex(r.stderr, /\[cp-1\] upgrade(-kubeadm|-control-plane|-kubelet)?: ERROR: refusing to upgrade .*: this machine's kubelet is node cp-0, not cp-1/);
   }
+});
+
+test(`a worker's upgrade to a new minor moves containerd's sandbox image to the target kubeadm's pause tag (its repository kept), restarting containerd before the kubelet; a rerun changes nothing ${STUBS}`, async (t) => {
+  const seed = cluster(FROM, { serverVersion: TO, nodes: { "cp-0": { kubelet: TO }, "worker-0": {} } });
+  const base = await run(t, "#!/usr/bin/env bash\ntrue\n", { seed, node: "worker-0" });
+  const conf = "/etc/containerd/config.toml";
+  writeNodeFile(base.root, conf, '[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.lab:5000/k8s/pause:3.10.1"\n');
+  const chain = await runChain(t, workerSteps(TO), { root: base.root, node: "worker-0" });
+  t.is(chain.failed, -1, chain.runs.map((r) => r.stderr).join("\n"));
+  t.is(read(base.root, conf), '[plugins."io.containerd.grpc.v1.cri"]\n  sandbox_image = "registry.lab:5000/k8s/pause:3.10.2"\n');
+  const calls = chain.runs[1].calls.map(line);
+  const containerd = calls.findIndex((l) => l === "systemctl restart containerd");
+  const kubelet = calls.findIndex((l) => l === "systemctl restart kubelet");
+  t.true(containerd >= 0 && containerd < kubelet, calls.join("\n"));
+  t.regex(chain.runs[1].stderr, /\[worker-0\] upgrade: containerd's sandbox image: registry\.lab:5000\/k8s\/pause:3\.10\.1 -> registry\.lab:5000\/k8s\/pause:3\.10\.2/);
+  const again = await runChain(t, workerSteps(TO), { root: base.root, node: "worker-0" });
+  t.is(again.failed, -1);
+  t.false(again.runs.some((r) => r.calls.map(line).includes("systemctl restart containerd")));
 });

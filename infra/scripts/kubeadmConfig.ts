@@ -18,6 +18,8 @@ export interface ClusterShape {
   podCidr: string;
   serviceCidr: string;
   etcd: EtcdEndpoints;
+  /** kubeadm's imageRepository (images.repository); absent: kubeadm's default, registry.k8s.io. */
+  imageRepository?: string;
 }
 
 export interface NodeIdentity {
@@ -93,6 +95,7 @@ export function clusterConfiguration(shape: ClusterShape): Record<string, unknow
     apiServer: { certSANs: shape.certSANs },
     networking: { podSubnet: shape.podCidr, serviceSubnet: shape.serviceCidr },
     etcd,
+    ...(shape.imageRepository ? { imageRepository: shape.imageRepository } : {}),
     ...(gates ? { featureGates: gates } : {}),
   };
 }

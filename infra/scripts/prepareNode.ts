@@ -1,8 +1,10 @@
 // Step "prepare": makes a fresh Ubuntu 24.04 node ready for kubeadm (kernel settings, containerd, the Kubernetes
 // packages of one exact version). Pure: arguments in, bash out.
 import { stepTimeouts } from "../defaults";
+import type { ImageSource } from "../config";
 import { nodeScript, shellQuote } from "./common";
 import { nodeIdentityBash } from "./nodeIdentity";
+import { containerdCertsDir, sandboxImageBash } from "./sandboxImage";
 
 const versionPattern = /^(\d+)\.(\d+)\.(\d+)$/;
 const minorPattern = /^(\d+)\.(\d+)$/;
@@ -57,10 +59,12 @@ export const aptGetHelper = [
 ].join("\n");
 
 // kubeadm configures the kubelet with the systemd cgroup driver (see kubeadmConfig.ts); containerd's runc must use
-// the same driver, or pods restart at random under memory pressure.
+// the same driver, or pods restart at random under memory pressure. The sandbox image is kubeadm's pause image for
+// the installed version (sandboxImage.ts), from images.repository when set.
 const containerdConfigBody = String.raw`
-# containerd: Ubuntu's package, its default config with the systemd cgroup driver. Restarted only when the config
-# changes; a pending marker makes a restart interrupted by a failure happen on the next run.
+# containerd: Ubuntu's package, its default config with the systemd cgroup driver, kubeadm's pause image as sandbox
+# image and registry hosts read from certs.d. Restarted only when the config changes; a pending marker makes a
+# restart interrupted by a failure happen on the next run.
 configure_containerd() {
   local conf="$R/etc/containerd/config.toml" pending="$R/etc/kubeadm-ha/containerd-restart-pending" new
   install -d -m 0755 "$R/etc/containerd"
@@ -77,10 +81,25 @@ configure_containerd() {
     rm -f "$new"
     die "containerd's default config has no SystemdCgroup option to set"
   fi
+  local pause
+  if ! pause=$(kubeadm_pause_image "$IMAGE_REPOSITORY"); then
+    rm -f "$new"
+    die "kubeadm config images list names no pause image for kubeadm $(kubeadm version -o short 2>/dev/null)"
+  fi
+  if ! set_sandbox_image "$new" "$pause"; then
+    rm -f "$new"
+    die "containerd's default config has no sandbox image option to set"
+  fi
+  # containerd 1.7 leaves the registry config_path empty: hosts.toml files under certs.d are read only when named.
+  sed -i -E 's#^([[:space:]]*config_path[[:space:]]*=[[:space:]]*)""#\1"${containerdCertsDir}"#' "$new"
+  if [ -n "$INSECURE_REGISTRY" ]; then
+    printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' "$INSECURE_REGISTRY" "$INSECURE_REGISTRY" |
+      write_if_changed "$R${containerdCertsDir}/$INSECURE_REGISTRY/hosts.toml" 0644
+  fi
   if cmp -s "$new" "$conf"; then
     rm -f "$new"
   else
-    log "writing $conf (SystemdCgroup = true)"
+    log "writing $conf (SystemdCgroup = true, sandbox image $pause)"
     : >"$pending"
     chmod 0644 "$new"
     mv -f "$new" "$conf"
@@ -98,10 +117,14 @@ const packageArray = "${packages[@]}";
 const packageList = "${packages[*]}";
 
 /** Step "prepare": see the file comment. Installs Kubernetes packages only on a node that has none. */
-export function prepareNodeScript(args: { node: string; kubernetesVersion: string }): string {
+export function prepareNodeScript(args: { node: string; kubernetesVersion: string; images?: ImageSource }): string {
   const minor = minorOf(args.kubernetesVersion);
+  const repository = args.images?.repository ?? "";
+  const insecureRegistry = args.images?.insecure && repository ? repository.split("/")[0] : "";
   const body = String.raw`
 VERSION=${shellQuote(args.kubernetesVersion)}
+IMAGE_REPOSITORY=${shellQuote(repository)}
+INSECURE_REGISTRY=${shellQuote(insecureRegistry)}
 PIN=${shellQuote(packagePin(args.kubernetesVersion))}
 REPO_URL=${shellQuote(kubernetesRepoUrl(minor))}
 KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor)}Release.key`)}
@@ -217,6 +240,7 @@ if [ "$install_kubernetes" = 1 ]; then
   [ "$installed" = "v$VERSION" ] || die "installed kubeadm reports '$installed', expected v$VERSION"
   log "installed and held kubelet, kubeadm, kubectl $installed"
 fi
+${sandboxImageBash}
 ${containerdConfigBody}
 configure_containerd
 

@@ -1,6 +1,7 @@
 // Shared parts of the upgrade step scripts: the target version as bash variables and the bash fragments in lib/
 // (kept as real files so they read as bash). Each builder includes only the fragments it uses. Pure.
 import { readFileSync } from "node:fs";
+import { sandboxImageBash } from "../../infra/scripts/sandboxImage";
 import { join } from "node:path";
 import { nodePaths } from "../../infra/defaults";
 import { shellQuote } from "../../infra/scripts/common";
@@ -110,6 +111,7 @@ export function packagesFragment(kubernetesVersion: string): string {
     `KEYRING="$R"${shellQuote(kubernetesKeyring)}`,
     `SOURCE_LIST="$R"${shellQuote(kubernetesSourceList)}`,
     aptGetHelper,
+    sandboxImageBash,
     fragment("packages"),
   ].join("\n");
 }

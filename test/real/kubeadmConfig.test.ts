@@ -72,6 +72,19 @@ for (const minor of kubeadmMinors()) {
     });
   }
 
+  test(`real kubeadm ${minor}: with images.repository every image of the init configuration comes from the mirror (kubeadm config images list --config), and the configuration validates`, async (t) => {
+    const init = initConfiguration({ shape: { ...shape(version(), { kind: "stacked" }), imageRepository: "registry.lab:5000/k8s" }, node: { name: "cp-0", privateIp: "10.0.1.10" }, bootstrapToken: token, certificateKey });
+    t.is((await validate(kubeadm(), init)).code, 0);
+    const file = join(work, `images-${minor}.yaml`);
+    writeFileSync(file, init, { mode: 0o600 });
+    const r = await run(kubeadm(), ["config", "images", "list", "--config", file], { timeoutMs: 60_000 });
+    t.is(r.code, 0, r.stderr);
+    const images = r.stdout.trim().split("\n");
+    t.true(images.length >= 6, r.stdout);
+    for (const image of images) t.true(image.startsWith("registry.lab:5000/k8s/"), image);
+    t.true(images.some((i) => /\/pause:3\.10\.\d+$/.test(i)) && images.some((i) => /\/kube-apiserver:v/.test(i)));
+  });
+
   test(`real kubeadm ${minor}: a broken configuration is refused (the check can fail)`, async (t) => {
     const init = initConfiguration({ shape: shape(version(), { kind: "stacked" }), node: { name: "cp-0", privateIp: "10.0.1.10" }, bootstrapToken: token, certificateKey });
     const badCidr = await validate(kubeadm(), init.replace("podSubnet: 10.244.0.0/16", "podSubnet: 10.244.0.0/33"));

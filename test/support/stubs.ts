@@ -237,6 +237,15 @@ case "\${1:-}" in
     fi
     echo "This node has joined the cluster"
     ;;
+  config)
+    # config images list: the images of --kubernetes-version from --image-repository, with the pause tag the real
+    # kubeadm names (1.35: 3.10.1, 1.36: 3.10.2; test/real/containerdConfig.test.ts checks them against the real one).
+    [ "\${2:-} \${3:-}" = "images list" ] || exit 0
+    v=$(flag --kubernetes-version "$@"); repo=$(flag --image-repository "$@"); repo=\${repo:-registry.k8s.io}
+    case $v in v1.36.*) pause=3.10.2 ;; v1.35.*) pause=3.10.1 ;; *) pause=3.10 ;; esac
+    for c in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do echo "$repo/$c:$v"; done
+    echo "$repo/pause:$pause"
+    ;;
   certs)
     # certs renew all: every certificate kubeadm manages (not the CAs) signed again for a year, as kubeadm does.
     [ "\${2:-} \${3:-}" = "renew all" ] || exit 0

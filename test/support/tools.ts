@@ -56,6 +56,8 @@ export const toolPath = {
   /** Debian's openssh-server sshd (run it by this absolute path: sshd re-executes itself). */
   sshd: (): string => need("bin/sshd", "sshd (openssh-server)"),
   keepalived: (): string => need("bin/keepalived", "keepalived"),
+  /** Debian's containerd (only `containerd config default` runs: no daemon). */
+  containerd: (): string => need("bin/containerd", "containerd"),
   /** Debian's openssl, unpacked like the others (never whatever openssl is on PATH). */
   openssl: (): string => need("bin/openssl", "openssl"),
   etcd: (version: EtcdVersion): string => need(`etcd-${checkVersion(version)}/bin/etcd`, `etcd ${version}`),

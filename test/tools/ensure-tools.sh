@@ -7,6 +7,8 @@
 #   .tools/etcd-3.5/bin/{etcd,etcdctl,etcdutl}  Debian trixie etcd-server/etcd-client 3.5
 #   .tools/bin/sshd                   Debian bookworm openssh-server (the real SSH test: bastion + node on loopback)
 #   .tools/bin/keepalived             Debian bookworm keepalived (for `keepalived --config-test`)
+#   .tools/bin/containerd             Debian bookworm containerd (for `containerd config default`: the config format the
+#                                     prepare step edits)
 # Packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x`; nothing is ever installed
 # system-wide (a test tool installed by hand makes a machine green that a fresh one is not): an unpacked binary that
 # cannot run is an error. Tests resolve every tool through test/support/tools.ts, which only returns paths under
@@ -24,7 +26,7 @@ TOOLS=$ROOT/.tools
 STAMPS=$TOOLS/.stamps
 CODENAME=bookworm
 NEWER=trixie
-ALL_TOOLS=(openssl shellcheck haproxy etcd-3.4 etcd-3.5 sshd keepalived)
+ALL_TOOLS=(openssl shellcheck haproxy etcd-3.4 etcd-3.5 sshd keepalived containerd)
 
 say() { printf 'ensure-tools: %s\n' "$*"; }
 err() { printf 'ensure-tools: %s\n' "$*" >&2; }
@@ -36,7 +38,7 @@ tool_present() {
   local f files=()
   case $1 in
     openssl | shellcheck | haproxy) files=("$TOOLS/bin/$1") ;;
-    sshd | keepalived) files=("$TOOLS/bin/$1") ;;
+    sshd | keepalived | containerd) files=("$TOOLS/bin/$1") ;;
     etcd-3.4) files=("$TOOLS/etcd-3.4/bin/etcd" "$TOOLS/etcd-3.4/bin/etcdctl") ;;
     etcd-3.5) files=("$TOOLS/etcd-3.5/bin/etcd" "$TOOLS/etcd-3.5/bin/etcdctl" "$TOOLS/etcd-3.5/bin/etcdutl") ;;
     *) return 1 ;;
@@ -340,6 +342,7 @@ fetch_one() {
     etcd-3.5) fetch_etcd 3.5 "$NEWER" ;;
     sshd) fetch_with_libs sshd openssh-server usr/sbin/sshd -V ;;
     keepalived) fetch_with_libs keepalived keepalived usr/sbin/keepalived --version ;;
+    containerd) fetch_simple containerd containerd usr/bin/containerd --version ;;
     *) err "unknown tool $1"; return 2 ;;
   esac
 }
@@ -352,7 +355,7 @@ manual_help() {
   err "Fetch the packages by hand, then run ensure-tools.sh again:"
   for t in "$@"; do
     case $t in
-      openssl | shellcheck | haproxy | sshd | keepalived)
+      openssl | shellcheck | haproxy | sshd | keepalived | containerd)
         local pkg=$t; [[ $t == sshd ]] && pkg=openssh-server
         err "  $t: mkdir -p /tmp/debs && cd /tmp/debs && apt-get update && apt-get download $pkg  (and the lib* packages it needs)"
         err "    then: TOOLS_DEB_DIR=/tmp/debs bash test/tools/ensure-tools.sh   (nothing is installed system-wide)" ;;

@@ -84,7 +84,8 @@ kubelet_at_target() {
     [ ! -e "$KUBELET_RESTART_PENDING" ] && held kubelet && held kubectl
 }
 
-# upgrade_kubelet_packages: kubelet and kubectl at the target and held, daemon-reload, kubelet restarted.
+# upgrade_kubelet_packages: kubelet and kubectl at the target and held, containerd's sandbox image at the target's pause
+# image, daemon-reload, kubelet restarted.
 upgrade_kubelet_packages() {
   local found
   found=$(installed_kubelet)
@@ -99,6 +100,8 @@ upgrade_kubelet_packages() {
   found=$(installed_kubelet)
   [ "$found" = "v$VERSION" ] || die "kubelet reports '$found' after the install, expected v$VERSION"
   if [ -e "$KUBELET_RESTART_PENDING" ]; then
+    # A new minor's kubeadm names a new pause image: containerd's sandbox image follows it (the node is drained).
+    refresh_sandbox_image
     log "restarting the kubelet on $found"
     timeout 60 systemctl daemon-reload 2>&1 | log_output || die "systemctl daemon-reload failed or hung (60 s)"
     timeout 120 systemctl restart kubelet 2>&1 | log_output || die "the kubelet did not restart within 120 s"
