@@ -114,6 +114,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     ...(config.images.repository ? { imageRepository: config.images.repository } : {}),
   }));
   const credentials = createJoinCredentials(secretsParent);
+  const sources = { images: config.images, packageRepository: config.packages.repository };
   // Bootstrap inputs pinned per machine: recorded ones for a recorded machine, else the cluster's current version and
   // this run's credentials round (so a new, replaced or not-yet-joined node gets credentials minted in this run).
   const current = { kubernetesVersion: joiningVersion(inputs.deployed?.kubernetesVersion, config.kubernetesVersion), round: runStartedAt() };
@@ -135,7 +136,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, images: config.images, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, sources, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
   // A stack deployed before the program minted its own credential keeps its provider's kubeconfig for one run, while
@@ -162,7 +163,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
   // Every other control plane goes behind the API endpoint only once it has joined (its retire step follows its join),
   // and leaves it before its retirement runs.
   cpJoins.retires.forEach((retire, i) => infra.registerControlPlane(cpHosts[i + 1], [retire]));
-  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, bootstrap: bootstrapOf, controlPlane, images: config.images }, { parent });
+  const workers = new WorkerPool("workers", { hosts: workerHosts, shape, bootstrap: bootstrapOf, controlPlane, sources }, { parent });
   const allNodes = [...names.controlPlanes, ...names.workers];
   const nodesReady = nodeStep(
     "cluster-wait-nodes-ready",
@@ -201,6 +202,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       snapshotScript: (node) => backups.preUpgradeScript(node, config.kubernetesVersion),
       after: [nodesReady, ...backups.ready],
       joined: new Map(workerHosts.map((h, i) => [h.name, workers.joins[i]])),
+      packageRepository: config.packages.repository,
     },
     { parent },
   );

@@ -43,6 +43,8 @@ export interface ClusterConfig {
   certificates: { renewBeforeDays: number };
   /** Where the nodes pull Kubernetes' images (kubeadm's imageRepository, containerd's sandbox image). */
   images: ImageSource;
+  /** Where the Kubernetes packages come from: a base in pkgs.k8s.io's layout (`<base>/v1.35/deb/`, with Release.key). */
+  packages: { repository?: string };
   /** Helm charts, Kustomize directories and manifests installed once the nodes are Ready, in install order. */
   addons: AddonConfig[];
 }
@@ -136,6 +138,7 @@ export const configKeys = [
   "restore",
   "certificates",
   "images",
+  "packages",
   "addons",
   "sshPrivateKey",
 ] as const;

@@ -1,13 +1,12 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { ImageSource } from "./config";
 import { ClusterShape, initConfiguration, joinConfiguration } from "./scripts/kubeadmConfig";
 import { initControlPlaneScript } from "./scripts/initControlPlane";
 import { retireControlPlaneScript, retireStandbyScript } from "../lifecycle/scripts/retireNode";
 import { joinControlPlaneScript } from "./scripts/joinNode";
 import { readKubeconfigScript } from "./scripts/readKubeconfig";
 import { NodeBootstrap } from "./bootstrapRecord";
-import { mintJoinCredentials, prepareStep } from "./nodeBootstrap";
+import { mintJoinCredentials, NodeSources, prepareStep } from "./nodeBootstrap";
 import { bootstrapIgnoreChanges, membershipStep, NodeHost, nodeStep } from "./steps";
 import { controlPlaneEtcdClientStep, ExternalEtcdClientAccess } from "./externalEtcd";
 
@@ -25,8 +24,8 @@ export interface ControlPlaneArgs {
   /** Each control plane's bootstrap inputs, pinned to its machine (bootstrapRecord.ts). */
   bootstrap: (host: NodeHost) => pulumi.Output<NodeBootstrap>;
   credentials: JoinCredentials;
-  /** Where the nodes pull Kubernetes' images (config images): the prepare step's containerd sandbox image. */
-  images: ImageSource;
+  /** Where the nodes get their packages and images (config packages, images). */
+  sources: NodeSources;
   /** Resources cp-0's init must wait for besides its own preparation (the LB target registration, external etcd). */
   initAfter: pulumi.Input<pulumi.Resource>[];
   /** With external etcd: every control plane gets the apiserver-etcd-client certificate before kubeadm runs. */
@@ -68,7 +67,7 @@ export class ControlPlane extends pulumi.ComponentResource {
 
 export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resource) {
   const prepared = args.hosts.map((host) => {
-    const prepare = prepareStep(host, args.bootstrap(host), args.images, parent);
+    const prepare = prepareStep(host, args.bootstrap(host), args.sources, parent);
     return args.externalEtcd ? controlPlaneEtcdClientStep(host, args.externalEtcd, { parent, dependsOn: [prepare] }) : prepare;
   });
   const first = args.hosts[0];

@@ -14,15 +14,21 @@ export function machineIdentity(host: NodeHost): pulumi.Output<string> {
   return host.replaceableId ?? host.privateIp;
 }
 
+/** Where a node's packages and images come from (config packages and images). */
+export interface NodeSources {
+  images: ImageSource;
+  packageRepository?: string;
+}
+
 /**
  * Step "prepare" of a node, at the version its bootstrap pins. No ignoreChanges: a replacement must install the
  * cluster's current version, not repeat the old machine's script (Pulumi would fill ignored inputs from it).
  */
-export function prepareStep(host: NodeHost, bootstrap: pulumi.Output<NodeBootstrap>, images: ImageSource, parent: pulumi.Resource): command.remote.Command {
+export function prepareStep(host: NodeHost, bootstrap: pulumi.Output<NodeBootstrap>, sources: NodeSources, parent: pulumi.Resource): command.remote.Command {
   const member = membershipStep(host);
   return nodeStep(
     `${host.name}-prepare`,
-    { host, script: bootstrap.apply((b) => prepareNodeScript({ node: host.name, kubernetesVersion: b.kubernetesVersion, images })), triggers: member.triggers },
+    { host, script: bootstrap.apply((b) => prepareNodeScript({ node: host.name, kubernetesVersion: b.kubernetesVersion, images: sources.images, packageRepository: sources.packageRepository })), triggers: member.triggers },
     { parent, dependsOn: host.machine ? [host.machine] : [], deleteBeforeReplace: member.deleteBeforeReplace },
   );
 }

@@ -53,6 +53,7 @@ const objectKeys: Record<string, readonly string[]> = {
   restore: ["snapshot", "requestId"],
   certificates: ["renewBeforeDays"],
   images: ["repository", "insecure"],
+  packages: ["repository"],
 };
 
 /**
@@ -215,13 +216,18 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
   }
   const certificates = { renewBeforeDays };
   const images = readImages(r, problems);
+  const packageRepository = r.optionalString("packages.repository");
+  if (packageRepository !== undefined && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~%:/-]*)?$/.test(packageRepository)) {
+    problems.push({ path: "packages.repository", message: `must be an http(s) URL of a repository in pkgs.k8s.io's layout (its v1.35/deb/ holds the packages and Release.key), like https://pkgs.k8s.io/core:/stable:, got ${q(packageRepository)}` });
+  }
+  const packages = packageRepository !== undefined ? { repository: packageRepository.replace(/\/+$/, "") } : {};
   const cniNamespace = cniChart(cniName, network.podCidr).namespace;
   const { addons, problems: addonProblems } = readAddons(raw.addons, context?.files ?? projectFiles(process.cwd()), cniNamespace === "kube-system" ? [] : [cniNamespace]);
   problems.push(...addonProblems);
 
   if (problems.length > 0) return { problems };
   return {
-    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, addons },
+    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, packages, addons },
     problems: [],
   };
 }

@@ -1,9 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import type { ImageSource } from "./config";
 import { NodeBootstrap } from "./bootstrapRecord";
 import { ControlPlane } from "./controlPlane";
-import { mintJoinCredentials, prepareStep } from "./nodeBootstrap";
+import { mintJoinCredentials, NodeSources, prepareStep } from "./nodeBootstrap";
 import { ClusterShape, joinConfiguration } from "./scripts/kubeadmConfig";
 import { joinWorkerScript } from "./scripts/joinNode";
 import { membershipStep, NodeHost, nodeStep } from "./steps";
@@ -14,8 +13,8 @@ export interface WorkerPoolArgs {
   /** Each worker's bootstrap inputs, pinned to its machine (bootstrapRecord.ts). */
   bootstrap: (host: NodeHost) => pulumi.Output<NodeBootstrap>;
   controlPlane: ControlPlane;
-  /** Where the nodes pull Kubernetes' images (config images). */
-  images: ImageSource;
+  /** Where the nodes get their packages and images (config packages, images). */
+  sources: NodeSources;
 }
 
 /**
@@ -37,7 +36,7 @@ export function createWorkerPool(args: WorkerPoolArgs, parent: pulumi.Resource):
   return args.hosts.map((host) => {
     const member = membershipStep(host);
     const bootstrap = args.bootstrap(host);
-    const prepare = prepareStep(host, bootstrap, args.images, parent);
+    const prepare = prepareStep(host, bootstrap, args.sources, parent);
     // A token only: a worker's mint never touches the certificate upload a joining control plane downloads.
     const minted = mintJoinCredentials(host.name, args.controlPlane.first, { bootstrap, controlPlane: false, after: [args.controlPlane.init] }, parent);
     return nodeStep(

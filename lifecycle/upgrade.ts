@@ -36,6 +36,8 @@ export interface RollingUpgradeArgs {
   after: pulumi.Input<pulumi.Resource>[];
   /** Each worker's join step by node name: its drain step (which retires it on removal) depends on it directly. */
   joined?: Map<string, pulumi.Resource>;
+  /** config packages.repository: the base every package step installs from (default pkgs.k8s.io). */
+  packageRepository?: string;
 }
 
 /**
@@ -84,6 +86,7 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
     snapshotOn: etcdHosts.length > 0 ? etcdHosts[0].name : controlPlanes[0],
   });
   const version = args.kubernetesVersion;
+  const repo = args.packageRepository;
   // The etcd members as the health checks name them: external members' URLs resolve once their addresses do.
   const etcd = args.etcd;
   const etcdTarget: pulumi.Output<EtcdHealthTarget> =
@@ -103,24 +106,25 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
             controlPlanes,
             apiEndpoint,
             etcd: target.kind === "stacked" ? { kind: "stacked" } : { kind: "external", endpoints: target.endpoints },
+            packageRepository: repo,
           }),
         );
       case "snapshot":
         return pulumi.output(args.snapshotScript(step.runsOn)).apply((script) => labelWithTarget(script, version));
       case "upgrade-kubeadm":
         return action.etcdHealthFirst
-          ? etcdTarget.apply((target) => upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, etcdHealthFirst: target }))
-          : upgradeKubeadmScript({ node: step.node, kubernetesVersion: version });
+          ? etcdTarget.apply((target) => upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, etcdHealthFirst: target, packageRepository: repo }))
+          : upgradeKubeadmScript({ node: step.node, kubernetesVersion: version, packageRepository: repo });
       case "drain":
         return drainNodeScript({ runsOn: step.runsOn, node: step.node, role: action.role, kubernetesVersion: version });
       case "upgrade-control-plane":
         return upgradeControlPlaneScript({ node: step.node, kubernetesVersion: version, mode: action.mode });
       case "upgrade-kubelet":
-        return upgradeKubeletScript({ node: step.node, kubernetesVersion: version });
+        return upgradeKubeletScript({ node: step.node, kubernetesVersion: version, packageRepository: repo });
       case "uncordon":
         return uncordonNodeScript({ runsOn: step.runsOn, node: step.node, role: action.role, kubernetesVersion: version });
       case "upgrade-worker":
-        return upgradeWorkerScript({ node: step.node, kubernetesVersion: version });
+        return upgradeWorkerScript({ node: step.node, kubernetesVersion: version, packageRepository: repo });
       default: {
         const never: never = action;
         throw new Error(`${name}: unknown upgrade action ${JSON.stringify(never)}`);

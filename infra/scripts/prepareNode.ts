@@ -26,15 +26,21 @@ export const kubernetesKeyring = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg";
 /** The apt source file that names the one Kubernetes minor this node installs from. */
 export const kubernetesSourceList = "/etc/apt/sources.list.d/kubernetes.list";
 
-/** The pkgs.k8s.io repository of a minor ("1.35"), with a trailing slash as its Release.key URL expects. */
-export function kubernetesRepoUrl(minor: string): string {
+/**
+ * Where the Kubernetes packages come from: pkgs.k8s.io's layout, one flat repository per minor at
+ * `<base>/v<minor>/deb/` with its signing key at `Release.key` beside it (config packages.repository overrides the base).
+ */
+export const defaultPackageRepository = "https://pkgs.k8s.io/core:/stable:";
+
+/** The repository of a minor ("1.35") under `base`, with a trailing slash as its Release.key URL expects. */
+export function kubernetesRepoUrl(minor: string, base: string = defaultPackageRepository): string {
   if (!minorPattern.test(minor)) throw new Error(`a Kubernetes minor looks like 1.35; got ${JSON.stringify(minor)}`);
-  return `https://pkgs.k8s.io/core:/stable:/v${minor}/deb/`;
+  return `${base.replace(/\/+$/, "")}/v${minor}/deb/`;
 }
 
 /** The one line of kubernetes.list for a minor ("1.35"): a flat repository ("/"), signed by its own key. */
-export function aptSourceLine(minor: string): string {
-  return `deb [signed-by=${kubernetesKeyring}] ${kubernetesRepoUrl(minor)} /`;
+export function aptSourceLine(minor: string, base: string = defaultPackageRepository): string {
+  return `deb [signed-by=${kubernetesKeyring}] ${kubernetesRepoUrl(minor, base)} /`;
 }
 
 /** The apt version pin of an exact release: "1.35.9" -> "1.35.9-*" (pkgs.k8s.io versions look like 1.35.9-1.1). */
@@ -117,8 +123,9 @@ const packageArray = "${packages[@]}";
 const packageList = "${packages[*]}";
 
 /** Step "prepare": see the file comment. Installs Kubernetes packages only on a node that has none. */
-export function prepareNodeScript(args: { node: string; kubernetesVersion: string; images?: ImageSource }): string {
+export function prepareNodeScript(args: { node: string; kubernetesVersion: string; images?: ImageSource; packageRepository?: string }): string {
   const minor = minorOf(args.kubernetesVersion);
+  const base = args.packageRepository ?? defaultPackageRepository;
   const repository = args.images?.repository ?? "";
   const insecureRegistry = args.images?.insecure && repository ? repository.split("/")[0] : "";
   const body = String.raw`
@@ -126,9 +133,9 @@ VERSION=${shellQuote(args.kubernetesVersion)}
 IMAGE_REPOSITORY=${shellQuote(repository)}
 INSECURE_REGISTRY=${shellQuote(insecureRegistry)}
 PIN=${shellQuote(packagePin(args.kubernetesVersion))}
-REPO_URL=${shellQuote(kubernetesRepoUrl(minor))}
-KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor)}Release.key`)}
-SOURCE_LINE=${shellQuote(aptSourceLine(minor))}
+REPO_URL=${shellQuote(kubernetesRepoUrl(minor, base))}
+KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor, base)}Release.key`)}
+SOURCE_LINE=${shellQuote(aptSourceLine(minor, base))}
 KEYRING="$R"${shellQuote(kubernetesKeyring)}
 SOURCE_LIST="$R"${shellQuote(kubernetesSourceList)}
 ${aptGetHelper}

@@ -101,13 +101,13 @@ export function versionFragment(builder: string, args: { kubernetesVersion: stri
 }
 
 /** The target's apt source and pins, apt_get, and the package helpers (needs versionFragment first). */
-export function packagesFragment(kubernetesVersion: string): string {
+export function packagesFragment(kubernetesVersion: string, packageRepository?: string): string {
   const minor = minorOf(kubernetesVersion);
   return [
     `PIN=${shellQuote(packagePin(kubernetesVersion))}`,
-    `REPO_URL=${shellQuote(kubernetesRepoUrl(minor))}`,
-    `KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor)}Release.key`)}`,
-    `SOURCE_LINE=${shellQuote(aptSourceLine(minor))}`,
+    `REPO_URL=${shellQuote(kubernetesRepoUrl(minor, packageRepository))}`,
+    `KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor, packageRepository)}Release.key`)}`,
+    `SOURCE_LINE=${shellQuote(aptSourceLine(minor, packageRepository))}`,
     `KEYRING="$R"${shellQuote(kubernetesKeyring)}`,
     `SOURCE_LIST="$R"${shellQuote(kubernetesSourceList)}`,
     aptGetHelper,

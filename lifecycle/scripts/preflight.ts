@@ -29,6 +29,8 @@ export interface PreflightArgs {
   /** host:port of the API load balancer: /readyz is asked through it. */
   apiEndpoint: string;
   etcd: { kind: "stacked" } | { kind: "external"; endpoints: string[] };
+  /** config packages.repository (default pkgs.k8s.io): where the target kubeadm is fetched from. */
+  packageRepository?: string;
   timeouts?: Partial<UpgradeTimeouts>;
 }
 
@@ -62,8 +64,8 @@ EXPECTED=${bashArray(args.nodes)}
 HEALTH_TIMEOUT=${timeouts.preflightHealth}
 PLAN_TIMEOUT=${timeouts.kubeadmUpgradePlan}
 PIN=${shellQuote(packagePin(args.kubernetesVersion))}
-KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor)}Release.key`)}
-SOURCE_LINE=${shellQuote(aptSourceLine(minor))}
+KEY_URL=${shellQuote(`${kubernetesRepoUrl(minor, args.packageRepository)}Release.key`)}
+SOURCE_LINE=${shellQuote(aptSourceLine(minor, args.packageRepository))}
 NODE_KEYRING=${shellQuote(kubernetesKeyring)}
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
 ${apiserverManifestFragment()}

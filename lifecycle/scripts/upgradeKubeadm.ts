@@ -12,6 +12,8 @@ export interface UpgradeKubeadmArgs {
   /** The control plane it runs on. */
   node: string;
   kubernetesVersion: string;
+  /** config packages.repository (default pkgs.k8s.io). */
+  packageRepository?: string;
   /**
    * etcd health to require before anything changes on this node; set for every control plane after the first
    * (the previous one has just come back, and etcd must have settled before the next member goes down).
@@ -32,7 +34,7 @@ export function upgradeKubeadmScript(args: UpgradeKubeadmArgs): string {
   const body = String.raw`
 ${args.etcdHealthFirst?.kind === "stacked" ? `ADMIN_CONF="$R"${shellQuote(nodePaths.adminKubeconfig)}` : ""}
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
-${packagesFragment(args.kubernetesVersion)}
+${packagesFragment(args.kubernetesVersion, args.packageRepository)}
 ${args.etcdHealthFirst ? etcdFragment(builder, args.etcdHealthFirst, timeouts) : ""}
 
 ${nodeIdentityBash}

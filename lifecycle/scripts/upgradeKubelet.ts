@@ -14,12 +14,12 @@ const builder = "upgradeKubeletScript";
  * the exact pins, hold, `systemctl daemon-reload`, restart the kubelet (a pending marker makes an interrupted
  * restart happen on the next run).
  */
-export function upgradeKubeletScript(args: { node: string; kubernetesVersion: string; timeouts?: Partial<UpgradeTimeouts> }): string {
+export function upgradeKubeletScript(args: { node: string; kubernetesVersion: string; packageRepository?: string; timeouts?: Partial<UpgradeTimeouts> }): string {
   assertNodeName(builder, "node", args.node);
   const timeouts = timeoutsWith(args.timeouts);
   const body = String.raw`
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
-${packagesFragment(args.kubernetesVersion)}
+${packagesFragment(args.kubernetesVersion, args.packageRepository)}
 ${apiserverManifestFragment()}
 ${nodeIdentityBash}
 

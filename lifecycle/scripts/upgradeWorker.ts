@@ -14,12 +14,12 @@ const builder = "upgradeWorkerScript";
  * target; 2. `kubeadm upgrade node` (the kubelet's config) unless the kubelet is already the target; 3. kubelet
  * and kubectl, daemon-reload, kubelet restart.
  */
-export function upgradeWorkerScript(args: { node: string; kubernetesVersion: string; timeouts?: Partial<UpgradeTimeouts> }): string {
+export function upgradeWorkerScript(args: { node: string; kubernetesVersion: string; packageRepository?: string; timeouts?: Partial<UpgradeTimeouts> }): string {
   assertNodeName(builder, "node", args.node);
   const timeouts = timeoutsWith(args.timeouts);
   const body = String.raw`
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: kubeletKubeconfig, timeouts })}
-${packagesFragment(args.kubernetesVersion)}
+${packagesFragment(args.kubernetesVersion, args.packageRepository)}
 
 ${nodeIdentityBash}
 require_node_identity "upgrade it (kubeadm, kubeadm upgrade node, kubelet restart)"

@@ -19,7 +19,7 @@ hold_all() {
   done
 }
 
-# ensure_kubernetes_source: points apt at the target minor's pkgs.k8s.io repository (each minor has its own
+# ensure_kubernetes_source: points apt at the target minor's repository (pkgs.k8s.io, or packages.repository; each minor has its own
 # repository and key). A patch bump finds the line already there and changes nothing. The key is replaced before
 # the source line, so a failure in between leaves the old minor's source and the next run does both again.
 ensure_kubernetes_source() {
