@@ -112,6 +112,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     serviceCidr: config.network.serviceCidr,
     etcd,
     ...(config.images.repository ? { imageRepository: config.images.repository } : {}),
+    ...(config.kubelet.allowCgroupV1 ? { allowCgroupV1: true } : {}),
   }));
   const credentials = createJoinCredentials(secretsParent);
   const sources = { images: config.images, packageRepository: config.packages.repository };

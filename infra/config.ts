@@ -45,6 +45,8 @@ export interface ClusterConfig {
   images: ImageSource;
   /** Where the Kubernetes packages come from: a base in pkgs.k8s.io's layout (`<base>/v1.35/deb/`, with Release.key). */
   packages: { repository?: string };
+  /** allowCgroupV1: accept nodes without cgroup v2 (labs, old kernels); production nodes run cgroup v2. */
+  kubelet: { allowCgroupV1: boolean };
   /** Helm charts, Kustomize directories and manifests installed once the nodes are Ready, in install order. */
   addons: AddonConfig[];
 }
@@ -139,6 +141,7 @@ export const configKeys = [
   "certificates",
   "images",
   "packages",
+  "kubelet",
   "addons",
   "sshPrivateKey",
 ] as const;

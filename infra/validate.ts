@@ -54,6 +54,7 @@ const objectKeys: Record<string, readonly string[]> = {
   certificates: ["renewBeforeDays"],
   images: ["repository", "insecure"],
   packages: ["repository"],
+  kubelet: ["allowCgroupV1"],
 };
 
 /**
@@ -220,6 +221,7 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
   if (packageRepository !== undefined && !/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~%:/-]*)?$/.test(packageRepository)) {
     problems.push({ path: "packages.repository", message: `must be an http(s) URL of a repository in pkgs.k8s.io's layout (its v1.35/deb/ holds the packages and Release.key), like https://pkgs.k8s.io/core:/stable:, got ${q(packageRepository)}` });
   }
+  const kubelet = { allowCgroupV1: r.boolean("kubelet.allowCgroupV1", false) };
   const packages = packageRepository !== undefined ? { repository: packageRepository.replace(/\/+$/, "") } : {};
   const cniNamespace = cniChart(cniName, network.podCidr).namespace;
   const { addons, problems: addonProblems } = readAddons(raw.addons, context?.files ?? projectFiles(process.cwd()), cniNamespace === "kube-system" ? [] : [cniNamespace]);
@@ -227,7 +229,7 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
 
   if (problems.length > 0) return { problems };
   return {
-    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, packages, addons },
+    config: { kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, packages, kubelet, addons },
     problems: [],
   };
 }

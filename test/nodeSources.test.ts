@@ -60,3 +60,16 @@ test("packages: the repository's minor reaches prepare and every package step of
   const plain = await evaluateDev();
   t.true(String(byName(plain, "worker-0-upgrade").inputs.create).includes("KEY_URL='https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key'"));
 });
+
+test("kubelet.allowCgroupV1: only when set do the kubelets accept cgroup v1 (failCgroupV1: false, from 1.31) and kubeadm's init and joins skip the SystemVerification check", async (t) => {
+  const on = await evaluateDev(['kubelet={"allowCgroupV1": true}']);
+  const init: string = byName(on, "cp-0-init").inputs.stdin;
+  t.regex(init, /^failCgroupV1: false$/m);
+  t.regex(init, /ignorePreflightErrors:\n\s+- SystemVerification/);
+  for (const join of ["cp-1-join", "worker-0-join"]) t.regex(byName(on, join).inputs.stdin, /ignorePreflightErrors:\n\s+- SystemVerification/, join);
+  const off = await evaluateDev();
+  for (const step of ["cp-0-init", "cp-1-join", "worker-0-join"]) t.notRegex(byName(off, step).inputs.stdin, /failCgroupV1|ignorePreflightErrors/, step);
+  const old = await evaluateDev(['kubelet={"allowCgroupV1": true}', "kubernetesVersion=1.30.14"]);
+  t.notRegex(byName(old, "cp-0-init").inputs.stdin, /failCgroupV1/, "1.30's kubelet has no such field");
+  t.deepEqual(validateConfig({ ...base, kubelet: { allowCgroupV1: "yes" } }, { clusterName: "kubeadm-ha-dev" }).problems.map((p) => p.path), ["kubelet.allowCgroupV1"]);
+});

@@ -105,7 +105,7 @@ test("an operator key pair needs both halves", (t) => {
 
 test("unknown keys are rejected, naming them", (t) => {
   t.deepEqual(problems((c) => (c.controlPlanes = { count: 3 })), [
-    "controlPlanes: unknown key; known keys: kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, packages, addons, sshPrivateKey",
+    "controlPlanes: unknown key; known keys: kubernetesVersion, etcdTopology, controlPlane, workers, etcd, network, apiAccess, ssh, cni, maintenance, hosts, apiEndpoint, snapshots, restore, certificates, images, packages, kubelet, addons, sshPrivateKey",
   ]);
 });
 

@@ -20,6 +20,8 @@ export interface ClusterShape {
   etcd: EtcdEndpoints;
   /** kubeadm's imageRepository (images.repository); absent: kubeadm's default, registry.k8s.io. */
   imageRepository?: string;
+  /** Nodes on cgroup v1 are accepted (kubelet.allowCgroupV1): production nodes run cgroup v2, and kubelets refuse v1. */
+  allowCgroupV1?: boolean;
 }
 
 export interface NodeIdentity {
@@ -64,11 +66,15 @@ export function featureGatesRemovedBy(kubernetesVersion: string): string[] {
     .map(([gate]) => gate);
 }
 
-function nodeRegistration(apiVersion: string, node: NodeIdentity) {
+/** kubeadm's preflight check that refuses a cgroup v1 host (with the other kernel and cgroup checks). */
+export const cgroupV1PreflightCheck = "SystemVerification";
+
+function nodeRegistration(apiVersion: string, node: NodeIdentity, shape: ClusterShape) {
   return {
     name: node.name,
     criSocket,
     kubeletExtraArgs: extraArgs(apiVersion, { "node-ip": node.privateIp }),
+    ...(shape.allowCgroupV1 ? { ignorePreflightErrors: [cgroupV1PreflightCheck] } : {}),
   };
 }
 
@@ -100,11 +106,18 @@ export function clusterConfiguration(shape: ClusterShape): Record<string, unknow
   };
 }
 
-const kubeletConfiguration = {
-  apiVersion: "kubelet.config.k8s.io/v1beta1",
-  kind: "KubeletConfiguration",
-  cgroupDriver: "systemd",
-};
+/**
+ * The kubelets' configuration (kubeadm stores it in kubelet-config at init; every node gets it). failCgroupV1: the
+ * kubelet refuses a cgroup v1 host from 1.35 (the field exists from 1.31); set false only when config says so.
+ */
+function kubeletConfiguration(shape: ClusterShape): Record<string, unknown> {
+  return {
+    apiVersion: "kubelet.config.k8s.io/v1beta1",
+    kind: "KubeletConfiguration",
+    cgroupDriver: "systemd",
+    ...(shape.allowCgroupV1 && semver.gte(shape.kubernetesVersion, "1.31.0") ? { failCgroupV1: false } : {}),
+  };
+}
 
 export interface InitArgs {
   shape: ClusterShape;
@@ -131,9 +144,9 @@ export function initConfiguration(args: InitArgs): string {
     ],
     certificateKey: args.certificateKey,
     localAPIEndpoint: { advertiseAddress: args.node.privateIp, bindPort: apiserverPort },
-    nodeRegistration: nodeRegistration(apiVersion, args.node),
+    nodeRegistration: nodeRegistration(apiVersion, args.node, args.shape),
   };
-  return [init, clusterConfiguration(args.shape), kubeletConfiguration].map((doc) => stringify(doc)).join("---\n");
+  return [init, clusterConfiguration(args.shape), kubeletConfiguration(args.shape)].map((doc) => stringify(doc)).join("---\n");
 }
 
 export interface JoinArgs {
@@ -159,7 +172,7 @@ export function joinConfiguration(args: JoinArgs): string {
         caCertHashes: [args.caCertHash],
       },
     },
-    nodeRegistration: nodeRegistration(apiVersion, args.node),
+    nodeRegistration: nodeRegistration(apiVersion, args.node, args.shape),
     ...(args.certificateKey !== undefined
       ? {
           controlPlane: {

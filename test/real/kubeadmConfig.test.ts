@@ -85,6 +85,18 @@ for (const minor of kubeadmMinors()) {
     t.true(images.some((i) => /\/pause:3\.10\.\d+$/.test(i)) && images.some((i) => /\/kube-apiserver:v/.test(i)));
   });
 
+  test(`real kubeadm ${minor}: with kubelet.allowCgroupV1 the init and join configurations (failCgroupV1: false, SystemVerification ignored) validate, and a misspelt kubelet field is refused`, async (t) => {
+    const s = { ...shape(version(), { kind: "stacked" as const }), allowCgroupV1: true };
+    const init = initConfiguration({ shape: s, node: { name: "cp-0", privateIp: "10.0.1.10" }, bootstrapToken: token, certificateKey });
+    t.regex(init, /failCgroupV1: false/);
+    for (const config of [init, joinConfiguration({ shape: s, node: { name: "worker-0", privateIp: "10.0.1.20" }, bootstrapToken: token, caCertHash })]) {
+      const r = await validate(kubeadm(), config);
+      t.is(r.code, 0, r.output);
+    }
+    const misspelt = await validate(kubeadm(), init.replace("failCgroupV1:", "failCgroupv1:"));
+    t.not(misspelt.code, 0, "kubeadm checks the kubelet's fields: the one above is a real one");
+  });
+
   test(`real kubeadm ${minor}: a broken configuration is refused (the check can fail)`, async (t) => {
     const init = initConfiguration({ shape: shape(version(), { kind: "stacked" }), node: { name: "cp-0", privateIp: "10.0.1.10" }, bootstrapToken: token, certificateKey });
     const badCidr = await validate(kubeadm(), init.replace("podSubnet: 10.244.0.0/16", "podSubnet: 10.244.0.0/33"));
