@@ -225,16 +225,8 @@ function readHelm(raw: unknown, at: string, addonName: string, files: ProjectFil
       if (value[key] !== undefined) fail(`${at}.${key}`, `does not go with helm.path: a local chart is named by its path and versioned by its Chart.yaml (remove ${key}, or path)`);
     }
     const path = readRelativePath(value.path, `${at}.path`, fail);
-    if (path !== undefined) {
-      const kind = files.kind(path);
-      if (kind === "directory") {
-        if (files.kind(join(path, "Chart.yaml")) !== "file") fail(`${at}.path`, `${q(path)} is a directory without a Chart.yaml: not a chart`);
-      } else if (kind === "file") {
-        if (!/\.tgz$/.test(path)) fail(`${at}.path`, `${q(path)} must be a chart directory or a packaged chart (.tgz)`);
-      } else {
-        fail(`${at}.path`, `${q(path)} does not exist in the project`);
-      }
-    }
+    const pathProblem = path === undefined ? undefined : checkChartPath(path, files);
+    if (pathProblem) fail(`${at}.path`, pathProblem);
     return ok() && path !== undefined ? { kind: "helm-path", path, namespace, values, valuesFiles } : undefined;
   }
   const repo = value.repo;
@@ -250,6 +242,14 @@ function readHelm(raw: unknown, at: string, addonName: string, files: ProjectFil
     fail(`${at}.version`, `must be one chart version as the chart publishes it (SemVer, like 3.13.0 or v3.30.3), not a range; got ${q(version)}`);
   }
   return ok() ? { kind: "helm-repository", repo: String(repo), chart: String(chart), version: String(version), namespace, values, valuesFiles } : undefined;
+}
+
+/** Why `path` is not a chart in the project (a directory with Chart.yaml, or a packaged .tgz), or undefined. */
+export function checkChartPath(path: string, files: ProjectFiles): string | undefined {
+  const kind = files.kind(path);
+  if (kind === "directory") return files.kind(join(path, "Chart.yaml")) === "file" ? undefined : `${q(path)} is a directory without a Chart.yaml: not a chart`;
+  if (kind === "file") return /\.tgz$/.test(path) ? undefined : `${q(path)} must be a chart directory or a packaged chart (.tgz)`;
+  return `${q(path)} does not exist in the project`;
 }
 
 /** A single chart version in SemVer 2 form, with or without a leading "v" (charts publish both). */

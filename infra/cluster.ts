@@ -149,6 +149,8 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
     {
       name: config.cni.name,
       version: config.cni.version,
+      chartPath: config.cni.chartPath,
+      values: config.cni.values,
       podCidr: config.network.podCidr,
       kubeconfig: onboarding ? inputs.deployed!.kubeconfig! : controlPlane.kubeconfig,
       clusterIdentifier: clusterName,

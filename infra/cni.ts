@@ -30,6 +30,9 @@ export function cniChart(name: CniName, podCidr: string): CniChart {
           },
         },
       };
+    case "flannel":
+      // --kube-subnet-mgr: each node's podCIDR from the controller-manager (kubeadm's podSubnet); VXLAN backend.
+      return { chart: "flannel", repo: "https://flannel-io.github.io/flannel/", namespace: "kube-flannel", values: { podCidr } };
     default: {
       const never: never = name;
       throw new Error(`unknown CNI ${never}`);
@@ -37,9 +40,27 @@ export function cniChart(name: CniName, podCidr: string): CniChart {
   }
 }
 
+/**
+ * `overrides` merged over `base`, key by key (objects recursively; any other value, lists too, replaces), as Helm
+ * merges a values file over a chart's values.
+ */
+export function mergeValues(base: Record<string, unknown>, overrides: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(overrides)) {
+    const current = out[key];
+    const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+    out[key] = isMap(current) && isMap(value) ? mergeValues(current, value) : value;
+  }
+  return out;
+}
+
 export interface CniArgs {
   name: CniName;
   version: string;
+  /** A chart in the project instead of the repository's (cni.chartPath). */
+  chartPath?: string;
+  /** Merged over the program's values (cni.values). */
+  values?: Record<string, unknown>;
   podCidr: string;
   /** Secret admin kubeconfig; its server is the API load balancer. */
   kubeconfig: pulumi.Output<string>;
@@ -67,15 +88,14 @@ export class Cni extends pulumi.ComponentResource {
       { parent: this, dependsOn: args.dependsOn },
     );
     const chart = cniChart(args.name, args.podCidr);
+    const source = args.chartPath !== undefined ? { chart: args.chartPath } : { chart: chart.chart, version: args.version, repositoryOpts: { repo: chart.repo } };
     this.release = new k8s.helm.v3.Release(
       `${name}-${args.name}`,
       {
-        chart: chart.chart,
-        version: args.version,
-        repositoryOpts: { repo: chart.repo },
+        ...source,
         namespace: chart.namespace,
         createNamespace: chart.namespace !== "kube-system",
-        values: chart.values,
+        values: mergeValues(chart.values, args.values ?? {}),
         atomic: false,
         // The first control plane turns Ready only when the CNI's agents run there.
         waitForJobs: true,

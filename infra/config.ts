@@ -6,7 +6,7 @@ import type { AddonConfig } from "./addonsConfig";
 export const projectName = "kubeadm-ha";
 
 export type EtcdTopology = "stacked" | "external";
-export type CniName = "cilium" | "calico";
+export type CniName = "cilium" | "calico" | "flannel";
 
 /** The validated configuration every builder and component reads. */
 export interface ClusterConfig {
@@ -29,7 +29,11 @@ export interface ClusterConfig {
   /** `allowOpenToWorld`: the explicit opt-in for ranges that together reach (nearly) the whole internet. */
   apiAccess: { allowedCidrs: string[]; internal: boolean; allowOpenToWorld: boolean };
   ssh: { allowedCidrs: string[]; allowOpenToWorld: boolean; publicKey?: string };
-  cni: { name: CniName; version: string };
+  /**
+   * The pod network's Helm chart: from its repository at `version`, or `chartPath` (a chart in the project: a mirror's
+   * copy, air-gapped). `values` are merged over the program's own (which match the pod range to network.podCidr).
+   */
+  cni: { name: CniName; version: string; chartPath?: string; values: Record<string, unknown> };
   /** Kubernetes nodes to keep cordoned and drained; leaving the list uncordons them. */
   maintenance: string[];
   /** Where the machines come from. */

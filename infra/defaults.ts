@@ -67,8 +67,11 @@ export const defaults = {
   cni: {
     /** Cilium: eBPF datapath, kube-proxy compatible, one Helm chart. */
     name: "cilium",
-    /** Helm chart version by CNI when cni.version is not set (cilium: helm.cilium.io; calico: tigera-operator). */
-    versions: { cilium: "1.18.4", calico: "v3.30.3" },
+    /**
+     * Helm chart version by CNI when cni.version is not set (cilium: helm.cilium.io; calico: tigera-operator;
+     * flannel: flannel-io.github.io/flannel, the chart/kube-flannel directory of its Go module).
+     */
+    versions: { cilium: "1.18.4", calico: "v3.30.3", flannel: "v0.28.10" },
   },
   snapshots: {
     /** Every 6 hours (systemd OnCalendar): an hour-old cluster state is at most 6 hours behind. */

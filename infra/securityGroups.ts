@@ -39,6 +39,9 @@ export function cniPorts(cni: CniName): { protocol: "tcp" | "udp"; port: number;
         { protocol: "udp", port: 4789, what: "Calico VXLAN" },
         { protocol: "tcp", port: 5473, what: "Calico Typha" },
       ];
+    case "flannel":
+      // The chart's default backend (vxlan) on Linux's VXLAN port; flannel has no health port between nodes.
+      return [{ protocol: "udp", port: 8472, what: "flannel VXLAN" }];
     default: {
       const never: never = cni;
       throw new Error(`unknown CNI ${never}`);

@@ -5,7 +5,7 @@ import * as net from "node:net";
 import { ApiEndpointConfig, ClusterConfig, CniName, EtcdTopology, HostsConfig, RawConfig, StaticBastion, StaticHost, configKeys } from "./config";
 import { apiserverPort, configLimits, defaults, supportedMinors } from "./defaults";
 import { certificateDefaults } from "../lifecycle/defaults";
-import { ProjectFiles, projectFiles, readAddons } from "./addonsConfig";
+import { checkChartPath, ProjectFiles, projectFiles, readAddons } from "./addonsConfig";
 import { cniChart } from "./cni";
 
 /** One problem with the configuration, named by its key path (`workers.maxUnavailable`). */
@@ -30,7 +30,7 @@ export function formatProblems(problems: Problem[]): string {
 }
 
 const topologies: readonly EtcdTopology[] = ["stacked", "external"];
-const cniNames: readonly CniName[] = ["cilium", "calico"];
+const cniNames: readonly CniName[] = ["cilium", "calico", "flannel"];
 const maxNodesPerRole = 7;
 
 /**
@@ -45,7 +45,7 @@ const objectKeys: Record<string, readonly string[]> = {
   network: ["vpcCidr", "availabilityZones", "podCidr", "serviceCidr", "vpcId", "privateSubnetIds", "publicSubnetIds"],
   apiAccess: ["allowedCidrs", "internal", "allowOpenToWorld"],
   ssh: ["allowedCidrs", "allowOpenToWorld", "publicKey"],
-  cni: ["name", "version"],
+  cni: ["name", "version", "chartPath", "values"],
   hosts: ["provider", "controlPlanes", "workers", "etcd", "bastion"],
   "hosts.bastion": ["address", "user", "port", "hostKey"],
   apiEndpoint: ["address", "haproxy", "virtualIp", "interface", "port"],
@@ -193,9 +193,19 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
   }
 
   const cniName = r.oneOf("cni.name", cniNames, defaults.cni.name);
-  const cni = { name: cniName, version: r.string("cni.version", defaults.cni.versions[cniName]) };
+  const cniChartPath = r.optionalString("cni.chartPath");
+  const cniValues = r.value("cni.values") ?? {};
+  if (!isObject(cniValues)) problems.push({ path: "cni.values", message: "must be an object (chart values merged over the program's)" });
+  const cni = {
+    name: cniName,
+    version: r.string("cni.version", defaults.cni.versions[cniName]),
+    ...(cniChartPath !== undefined ? { chartPath: cniChartPath } : {}),
+    values: isObject(cniValues) ? cniValues : {},
+  };
   const cniVersionProblem = checkCniVersion(cniName, cni.version);
   if (cniVersionProblem) problems.push({ path: "cni.version", message: cniVersionProblem });
+  const chartPathProblem = cniChartPath === undefined ? undefined : checkChartPath(cniChartPath, context?.files ?? projectFiles(process.cwd()));
+  if (chartPathProblem) problems.push({ path: "cni.chartPath", message: chartPathProblem });
 
   const apiEndpoint = readApiEndpoint(r, raw, hosts.provider, problems);
   if (staticHosts && apiEndpoint?.kind === "haproxy" && net.isIPv4(apiEndpoint.virtualIp)) {
@@ -889,6 +899,8 @@ export function checkCniVersion(name: CniName, version: string): string | undefi
       return /^1\.\d+\.\d+(-(pre|rc)\.\d+)?$/.test(version) ? undefined : `must be a Cilium chart version like ${defaults.cni.versions.cilium} (1.x.y, no "v"), got ${q(version)}`;
     case "calico":
       return /^v3\.\d+\.\d+$/.test(version) ? undefined : `must be a tigera-operator chart version like ${defaults.cni.versions.calico} (v3.x.y, with the "v"), got ${q(version)}`;
+    case "flannel":
+      return /^v0\.\d+\.\d+$/.test(version) ? undefined : `must be a flannel chart version like ${defaults.cni.versions.flannel} (v0.x.y, with the "v"), got ${q(version)}`;
     default: {
       const never: never = name;
       return `unknown CNI ${never}`;

@@ -156,7 +156,7 @@ test("the usage lists every flag, --show-secrets included", async (t) => {
 test("invalid config: exit code 1 and the problems one per line", async (t) => {
   const err: any = await t.throwsAsync(plan(["--set", "kubernetesVersion=1.37.2", "--set", "cni.name=weave"]));
   t.is(err.code, 1);
-  t.is(err.stderr.trim(), ["Invalid configuration:", '  cni.name: must be one of "cilium", "calico", got "weave"'].join("\n"));
+  t.is(err.stderr.trim(), ["Invalid configuration:", '  cni.name: must be one of "cilium", "calico", "flannel", got "weave"'].join("\n"));
   const skew: any = await t.throwsAsync(plan(["--set", "kubernetesVersion=1.37.2"]));
   t.is(skew.stderr.trim(), [
     "Invalid configuration:",

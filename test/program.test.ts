@@ -223,6 +223,33 @@ test("the CNI chart's pod range matches kubeadm's podSubnet (calico)", async (t)
   t.true(rules.some((n) => n.includes("tcp-5473")), "the rule names carry protocol-port (so the check above can fail)");
 });
 
+test("flannel: its chart from its repository into kube-flannel with kubeadm's podSubnet and the VXLAN port between nodes; cni.chartPath installs a chart of the project instead, cni.values merge over the program's", async (t) => {
+  const e = await shape(3, 1, ["cni={name: flannel}", "network.podCidr=10.32.0.0/16"]);
+  const [release] = byType(e, "kubernetes:helm.sh/v3:Release");
+  t.like(release.inputs, { chart: "flannel", version: "v0.28.10", repositoryOpts: { repo: "https://flannel-io.github.io/flannel/" }, namespace: "kube-flannel", createNamespace: true, values: { podCidr: "10.32.0.0/16" } });
+  const rules = byType(e, INGRESS).map((r) => r.name);
+  t.true(rules.some((n) => n.includes("udp-8472")), "flannel VXLAN between nodes");
+  t.false(rules.some((n) => n.includes("tcp-4240") || n.includes("udp-4789")), "no Cilium or Calico port");
+
+  const local = await shape(3, 1, ['cni={name: flannel, chartPath: test/fixtures/addons/chart, values: {podCidr: "10.99.0.0/16", flannel: {backend: host-gw}}}']);
+  const [fromPath] = byType(local, "kubernetes:helm.sh/v3:Release");
+  t.is(fromPath.inputs.chart, "test/fixtures/addons/chart");
+  t.is(fromPath.inputs.repositoryOpts, undefined, "nothing fetched from a repository");
+  t.is(fromPath.inputs.version, undefined);
+  t.deepEqual(fromPath.inputs.values, { podCidr: "10.99.0.0/16", flannel: { backend: "host-gw" } }, "the config's values win");
+});
+
+test("cni: a flannel version without its v, a chartPath that is no chart and values that are no object are refused, naming the key", async (t) => {
+  for (const [set, path] of [
+    ["cni={name: flannel, version: 0.28.10}", "cni.version"],
+    ["cni={name: flannel, chartPath: addons/demo}", "cni.chartPath"],
+    ["cni={name: cilium, values: [1]}", "cni.values"],
+  ] as const) {
+    const err = await t.throwsAsync(shape(3, 1, [set]));
+    t.regex(err!.message, new RegExp(`^  ${path.replace(".", "\\.")}: `, "m"), set);
+  }
+});
+
 test("Calico encapsulates every pod packet (VXLAN, BGP off): the instances keep EC2's source/destination check, which drops natively routed pod traffic", async (t) => {
   const e = await shape(3, 2, ["cni={name: calico}"]);
   const network = byType(e, "kubernetes:helm.sh/v3:Release")[0].inputs.values.installation.calicoNetwork;

@@ -78,7 +78,7 @@ test("an unknown topology is rejected", (t) => {
 });
 
 test("an unknown CNI is rejected", (t) => {
-  t.deepEqual(problems((c) => (c.cni.name = "flannel")), ['cni.name: must be one of "cilium", "calico", got "flannel"']);
+  t.deepEqual(problems((c) => (c.cni.name = "weave")), ['cni.name: must be one of "cilium", "calico", "flannel", got "weave"']);
 });
 
 test("empty instance types are rejected", (t) => {

@@ -15,7 +15,7 @@ import { objectsOfYaml, countByType } from "../../infra/offline/addonObjects";
 import { renderHuman } from "../../infra/offline/plan";
 import { startControlPlane, type ControlPlane } from "../support/controlPlane";
 import { evaluateDev } from "../support/program";
-import { realTool } from "../support/realTools";
+import { realTool, realToolsDir } from "../support/realTools";
 import { projectRoot } from "../support/tools";
 
 const LONG = 600_000;
@@ -222,6 +222,31 @@ test.serial("real add-ons: a chart from an HTTPS chart repository installs at ex
   t.regex(missing.text, /0\.3\.0/);
   t.is(await settings(), "0.2.0", "and changes nothing");
   t.true((await run(dir, "destroy", [], [], env)).ok);
+});
+
+test.serial("real CNI: the program's Cni component installs flannel from its Go module's chart directory (cni.chartPath) through the real provider's Helm release, its DaemonSet on every node; add-ons go through the same provider", async (t) => {
+  t.timeout(LONG);
+  const dir = project("cni");
+  // The chart of flannel's Go module, as npm run tools copied it into the tool cache.
+  const chart = join(realToolsDir, "charts", "flannel", "v0.28.10");
+  t.true(existsSync(join(chart, "Chart.yaml")), `${chart}: run npm run tools`);
+  symlinkSync(chart, join(dir, "flannel-chart"));
+  const cni = { name: "flannel", version: "v0.28.10", chartPath: "flannel-chart", values: { flannel: { backend: "vxlan" } } };
+  const up = await run(dir, "up", [demo], [`--cni=${JSON.stringify(cni)}`]);
+  t.true(up.ok, up.text);
+  t.is(up.outputs.cniStatus, "deployed");
+  const ds = JSON.parse(await cp.kubectlOk(["-n", "kube-flannel", "get", "daemonset", "-o", "json"])) as { items: { metadata: { name: string }; status: { desiredNumberScheduled: number; numberReady: number } }[] };
+  t.is(ds.items.length, 1);
+  t.is(ds.items[0].status.desiredNumberScheduled, 2, "one flannel pod per node");
+  t.is(ds.items[0].status.numberReady, 2);
+  const config = await cp.kubectlOk(["-n", "kube-flannel", "get", "configmap", "-o", "jsonpath={.items[*].data.net-conf\\.json}"]);
+  t.regex(config, /"Network": "10\.244\.0\.0\/16"/, "the pod range is kubeadm's podSubnet");
+  t.regex(config, /"Type": "vxlan"/);
+  t.is((await cp.kubectlOk(["-n", "demo", "get", "deployment", "demo", "-o", "jsonpath={.status.availableReplicas}"])).trim(), "2", "an add-on through the CNI's provider");
+  const again = await run(dir, "preview", [demo], [`--cni=${JSON.stringify(cni)}`]);
+  t.true(again.ok, again.text);
+  t.notRegex(again.text, /\+ |~ |- |\+-/, `a second preview plans no change:\n${again.text}`);
+  t.true((await run(dir, "destroy", [], [`--cni=${JSON.stringify(cni)}`])).ok);
 });
 
 test("real add-ons: the demo Kustomize directory renders (the pinned kubectl's kustomize) a two-replica Deployment, its Service and a PodDisruptionBudget that select the same pods", (t) => {

@@ -3,6 +3,8 @@
 // { ok, text, outputs } (text: the CLI's output and the error).
 //
 //   node --import tsx test/support/addonsRun.ts DIR STACK up|preview|destroy KUBECONFIG ADDONS_JSON [--continue-on-error]
+//     [--cni=JSON]   also the program's Cni component ({name, version, chartPath, values}, podCidr 10.244.0.0/16), whose
+//                    provider the add-ons then go through, as in the program
 //
 // DIR is the project directory (Pulumi.yaml, the add-ons' paths; its state/ is the file backend). The add-ons are
 // validated with the program's own reader, against DIR's files, exactly as the program does.
@@ -10,7 +12,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@pulumi/kubernetes";
 import { LocalWorkspace, PulumiCommand } from "@pulumi/pulumi/automation";
+import * as pulumi from "@pulumi/pulumi";
 import { Addons } from "../../infra/addons";
+import { Cni } from "../../infra/cni";
+import type { CniName } from "../../infra/config";
 import { projectFiles, readAddons } from "../../infra/addonsConfig";
 import { engineEnv } from "./inlineRun";
 import { realToolsDir } from "./realTools";
@@ -27,7 +32,15 @@ async function main(): Promise<void> {
   const program = async () => {
     const { addons, problems } = readAddons(JSON.parse(addonsJson), projectFiles(dir));
     if (problems.length > 0) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join("; "));
-    const provider = new k8s.Provider("k8s", { kubeconfig: readFileSync(kubeconfigPath, "utf8"), enableServerSideApply: true, clusterIdentifier: "addons-test" });
+    const kubeconfig = readFileSync(kubeconfigPath, "utf8");
+    const cniFlag = flags.find((f) => f.startsWith("--cni="));
+    if (cniFlag) {
+      const c = JSON.parse(cniFlag.slice("--cni=".length)) as { name: CniName; version: string; chartPath?: string; values?: Record<string, unknown> };
+      const cni = new Cni("cni", { ...c, podCidr: "10.244.0.0/16", kubeconfig: pulumi.secret(kubeconfig), clusterIdentifier: "addons-test", dependsOn: [] });
+      const installed = new Addons("addons", { addons, provider: cni.provider, after: [cni] });
+      return { installed: [...installed.installs.keys()], cniStatus: cni.release.status.status };
+    }
+    const provider = new k8s.Provider("k8s", { kubeconfig, enableServerSideApply: true, clusterIdentifier: "addons-test" });
     const installed = new Addons("addons", { addons, provider, after: [] });
     return { installed: [...installed.installs.keys()] };
   };

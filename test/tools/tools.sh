@@ -58,6 +58,12 @@ PLUGINS=(
   "pulumi-resource-kubernetes kubernetes 4.34.2"
 )
 
+# Helm charts the real tier installs, from the Go modules that carry them (nothing downloads at test time):
+# NAME VERSION MODULE DIRECTORY-IN-MODULE, copied to $CACHE/charts/NAME/VERSION.
+CHARTS=(
+  "flannel v0.28.10 github.com/flannel-io/flannel chart/kube-flannel"
+)
+
 say() { printf 'tools: %s\n' "$*" >&2; }
 die() { printf 'tools: %s\n' "$*" >&2; exit 1; }
 
@@ -206,6 +212,25 @@ publish() {
   mv -f "$tsv" "$CACHE/tools.tsv"
 }
 
+# Copies each chart of CHARTS out of its module (downloaded into the cache's GOMODCACHE, verified by the checksum
+# database) once; a warm run only checks that it is there.
+fetch_charts() {
+  local line name version module path dest dir
+  for line in "${CHARTS[@]}"; do
+    read -r name version module path <<<"$line"
+    dest=$CACHE/charts/$name/$version
+    [[ -f $dest/Chart.yaml ]] && continue
+    say "chart $name $version: from $module@$version ($path)"
+    dir=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') || die "chart $name: go mod download $module@$version failed"
+    [[ -f $dir/$path/Chart.yaml ]] || die "chart $name: $module@$version has no $path/Chart.yaml"
+    rm -rf "$dest.tmp"
+    mkdir -p "$(dirname "$dest")"
+    cp -R "$dir/$path" "$dest.tmp"
+    chmod -R u+w "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+  done
+}
+
 # Registers each built resource plugin in the cache's PULUMI_HOME (`pulumi plugin install --file`), where the CLI of
 # --env finds it by name and version; again only when the built binary differs from the registered one.
 install_plugins() {
@@ -270,6 +295,7 @@ main() {
   mkdir -p "$CACHE/pulumi-home"
   publish
   install_plugins
+  [[ -n $only ]] || fetch_charts
   for line in "${PINS[@]}"; do
     read -r name version wrapper pkg <<<"$line"
     [[ -z $only || $only == *",$name,"* ]] || continue
