@@ -44,8 +44,8 @@ export class Addons extends pulumi.ComponentResource {
       // component the provider constructs; its registration completes before its objects are applied, so waiting on
       // it alone would start a dependent early, and `--continue-on-error` would apply it after its dependency failed.
       const dependsOn: pulumi.Input<pulumi.Resource>[] = [...waitFor(addon.dependsOn), ...(ns !== undefined ? [this.namespaces.get(ns)!] : [])];
-      const component = new pulumi.ComponentResource("kubeadm-ha:cluster:Addon", `${name}-${addon.name}`, {}, { parent: this });
-      this.installs.set(addon.name, installAddon(`${name}-${addon.name}`, addon, args.secretValues === true, { parent: component, provider: args.provider, dependsOn }));
+      const component = new Addon(`${name}-${addon.name}`, { addon, provider: args.provider, dependsOn, secretValues: args.secretValues === true }, { parent: this });
+      this.installs.set(addon.name, component.install);
     }
     this.registerOutputs({});
   }
@@ -54,6 +54,17 @@ export class Addons extends pulumi.ComponentResource {
     const install = this.installs.get(name);
     if (!install) throw new Error(`add-on ${name} is not declared before its dependents (addons must come in install order)`);
     return install;
+  }
+}
+
+/** One add-on: the component its install resource (and through it every object it renders) belongs to. */
+export class Addon extends pulumi.ComponentResource {
+  readonly install: AddonInstall;
+
+  constructor(name: string, args: { addon: AddonConfig; provider: k8s.Provider; dependsOn: pulumi.Input<pulumi.Resource>[]; secretValues: boolean }, opts?: pulumi.ComponentResourceOptions) {
+    super("kubeadm-ha:cluster:Addon", name, {}, opts);
+    this.install = installAddon(name, args.addon, args.secretValues, { parent: this, provider: args.provider, dependsOn: args.dependsOn });
+    this.registerOutputs({});
   }
 }
 
