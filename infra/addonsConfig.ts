@@ -5,6 +5,7 @@ import { statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { globSync } from "glob";
 import * as semver from "semver";
+import { dns1123Label, isObject, q } from "./configValues";
 
 export type AddonSource =
   /** A chart from a repository: `https://` (a Helm repository) or `oci://` (a registry), at a pinned version. */
@@ -63,20 +64,12 @@ const addonKeys = ["name", "helm", "kustomize", "manifests", "dependsOn"];
 const helmKeys = ["repo", "chart", "version", "path", "namespace", "values", "valuesFiles"];
 const kustomizeKeys = ["directory", "namespace"];
 const sourceKeys = ["helm", "kustomize", "manifests"] as const;
-const dns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** A chart's name in its repository (Helm: lower case letters, digits and dashes). */
 const chartName = /^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$/;
 const kustomizationFiles = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-/** The provider expands a pattern when it holds one of these unescaped (pulumi-kubernetes yaml/v2 isGlobPattern). */
-const globPattern = /(?:^|[^\\])[*?[]/;
-
-function q(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+/** Whether the provider expands `path` as a glob: it holds *, ? or [ unescaped (pulumi-kubernetes yaml/v2 isGlobPattern). */
+export function isGlobPattern(path: string): boolean {
+  return /(?:^|[^\\])[*?[]/.test(path);
 }
 
 /**
@@ -289,7 +282,7 @@ function readManifests(value: unknown, at: string, files: ProjectFiles, problem:
       ok = false;
       return problem(path, `must name YAML files (.yaml or .yml), got ${q(file)}`);
     }
-    if (globPattern.test(file)) {
+    if (isGlobPattern(file)) {
       if (file.includes("**")) {
         ok = false;
         return problem(path, `"**" is not expanded: the provider globs with Go's filepath.Glob, where * matches within one directory`);

@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { CniName } from "./config";
+import { isObject } from "./configValues";
 
 export interface CniChart {
   chart: string;
@@ -48,8 +49,7 @@ export function mergeValues(base: Record<string, unknown>, overrides: Record<str
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(overrides)) {
     const current = out[key];
-    const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-    out[key] = isMap(current) && isMap(value) ? mergeValues(current, value) : value;
+    out[key] = isObject(current) && isObject(value) ? mergeValues(current, value) : value;
   }
   return out;
 }

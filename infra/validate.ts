@@ -6,6 +6,7 @@ import { ApiEndpointConfig, ClusterConfig, CniName, EtcdTopology, HostsConfig, R
 import { apiserverPort, configLimits, defaults, supportedMinors } from "./defaults";
 import { certificateDefaults } from "../lifecycle/defaults";
 import { checkChartPath, ProjectFiles, projectFiles, readAddons } from "./addonsConfig";
+import { dns1123Label, isObject, q } from "./configValues";
 import { cniChart } from "./cni";
 
 /** One problem with the configuration, named by its key path (`workers.maxUnavailable`). */
@@ -79,6 +80,8 @@ export interface ValidationContext {
 export function validateConfig(raw: RawConfig, context?: ValidationContext): { config: ClusterConfig; problems: [] } | { problems: Problem[] } {
   const problems: Problem[] = [];
   const r = new Reader(raw, problems);
+  // The paths cni.chartPath and the add-ons name are the project's (the program runs in its directory).
+  const files = context?.files ?? projectFiles(process.cwd());
 
   for (const key of Object.keys(raw)) {
     if (!(configKeys as readonly string[]).includes(key)) {
@@ -204,7 +207,7 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
   };
   const cniVersionProblem = checkCniVersion(cniName, cni.version);
   if (cniVersionProblem) problems.push({ path: "cni.version", message: cniVersionProblem });
-  const chartPathProblem = cniChartPath === undefined ? undefined : checkChartPath(cniChartPath, context?.files ?? projectFiles(process.cwd()));
+  const chartPathProblem = cniChartPath === undefined ? undefined : checkChartPath(cniChartPath, files);
   if (chartPathProblem) problems.push({ path: "cni.chartPath", message: chartPathProblem });
 
   const apiEndpoint = readApiEndpoint(r, raw, hosts.provider, problems);
@@ -234,7 +237,7 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
   const kubelet = { allowCgroupV1: r.boolean("kubelet.allowCgroupV1", false) };
   const packages = packageRepository !== undefined ? { repository: packageRepository.replace(/\/+$/, "") } : {};
   const cniNamespace = cniChart(cniName, network.podCidr).namespace;
-  const { addons, problems: addonProblems } = readAddons(raw.addons, context?.files ?? projectFiles(process.cwd()), cniNamespace === "kube-system" ? [] : [cniNamespace]);
+  const { addons, problems: addonProblems } = readAddons(raw.addons, files, cniNamespace === "kube-system" ? [] : [cniNamespace]);
   problems.push(...addonProblems);
 
   if (problems.length > 0) return { problems };
@@ -257,18 +260,8 @@ function readImages(r: Reader, problems: Problem[]): ClusterConfig["images"] {
   return { ...(repository !== undefined ? { repository } : {}), insecure };
 }
 
-/** A value in a message: JSON-quoted (one line, whatever it holds) and cut short. */
-function q(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 80 ? `${text.slice(0, 77)}..."` : text;
-}
-
 function maxWorkersMessage(count: number): string {
   return `must be at most ${configLimits.maxWorkers}, got ${count}: each worker is six resources and its steps run over SSH through the one bastion, and Pulumi holds the whole stack in memory (1,000 workers plan at 1.8 GiB); run a larger fleet as several clusters`;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 // ---- network ------------------------------------------------------------------------------------------------
@@ -441,7 +434,6 @@ function readHostKey(r: Reader, path: string): string | undefined {
 
 // ---- static hosts -------------------------------------------------------------------------------------------
 
-const dns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const hostOrIp = /^[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?$/;
 /** A login name: what useradd accepts by default, plus upper case; no spaces, no option-like leading dash. */
 const userPattern = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { globSync } from "glob";
 import { parseAllDocuments } from "yaml";
+import { isGlobPattern } from "../addonsConfig";
 import type { Registration } from "./engine";
 
 export interface RenderedObject {
@@ -51,7 +52,7 @@ export function renderAddon(install: Registration, projectDir: string): AddonRen
   const resolve = (p: string) => (isAbsolute(p) ? p : join(projectDir, p));
   switch (install.type) {
     case "kubernetes:yaml/v2:ConfigGroup": {
-      const files: string[] = (inputs.files ?? []).flatMap((f: string) => (/(?:^|[^\\])[*?[]/.test(f) ? globSync(f, { cwd: projectDir, nodir: true }).sort() : [f]));
+      const files: string[] = (inputs.files ?? []).flatMap((f: string) => (isGlobPattern(f) ? globSync(f, { cwd: projectDir, nodir: true }).sort() : [f]));
       return { objects: files.flatMap((f) => objectsOfYaml(readFileSync(resolve(f), "utf8"), f)), by: "parsed" };
     }
     case "kubernetes:kustomize/v2:Directory": {
