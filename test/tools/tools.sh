@@ -10,6 +10,8 @@
 #     tools.tsv             NAME VERSION PATH of every tool, what tests read (test/support/realTools.ts)
 #     pulumi-home           the PULUMI_HOME of `--env` (plugins/, credentials of a local backend login); the CLI never
 #                           downloads into it: --env turns automatic plugin acquisition and update checks off
+#     third-party/NAME/VERSION/   the Pulumi binaries built from ../shared/third_party (see THIRD_PARTY below): the
+#                           binary, its .stamp, and src/ (the scratch copy it was built from; CI's shared/ is read-only)
 # Idempotent: a tool whose stamp matches is not rebuilt; a warm run touches no network and returns in seconds.
 # A tool already on PATH at exactly the pinned version is linked instead of built.
 #
@@ -31,11 +33,9 @@ CACHE=${KUBEADM_HA_TOOLS:-${HOME:?}/.cache/kubeadm-ha/tools}
 # Control-plane binaries of the newer minor only. etcd: kubeadm 1.36's DefaultEtcdVersion (3.6.8).
 # Pulumi CLI: the project's @pulumi/pulumi is 3.270.0, but the Go module proxy serves no pkg/v3 between v3.260.0 and
 # v3.274.0 (v3.270.0 and v3.271.0 are refused); v3.274.0 is the closest served release at or above it (a CLI newer than
-# the SDK is supported, an older one is not). Not built because the proxy refuses them: pulumi-language-nodejs (no
-# version or pseudo-version of its module), the command, random and tls providers (their provider modules at no
-# version; pulumi-command's root module v1.2.1 is served but holds no Go code) and kubernetes 4.34.2 (only a January
-# 2026 pseudo-version of its provider module is served). TypeScript programs still run on this CLI inline, through
-# @pulumi/pulumi's automation API, which needs no language host (test/real/pulumiTools.test.ts).
+# the SDK is supported, an older one is not). The proxy refuses pulumi-language-nodejs and the command, random and
+# tls providers: they are built from ../shared/third_party (THIRD_PARTY below). It serves the kubernetes provider's
+# module only as a January 2026 pseudo-version: registered as the 4.34.2 @pulumi/kubernetes requests (PLUGINS below).
 PINS=(
   "kubeadm v1.35.4 kubernetes-v1.35.4 k8s.io/kubernetes/cmd/kubeadm"
   "kubeadm v1.36.3 kubernetes-v1.36.3 k8s.io/kubernetes/cmd/kubeadm"
@@ -57,6 +57,24 @@ PINS=(
 PLUGINS=(
   "pulumi-resource-kubernetes kubernetes 4.34.2"
 )
+
+# Pulumi binaries whose Go modules the proxy refuses (403 at every version), built from the upstream sources in
+# ../shared/third_party (its README: commits, licences, the build recipe of each): NAME PLUGIN SOURCE-FOLDERS.
+# A resource plugin's VERSION is what its npm package requests (node_modules/@pulumi/PLUGIN/package.json,
+# `pulumi.version`): the CLI looks a plugin up by exactly that version, so it is read there, never written here.
+# The nodejs language host (PLUGIN "-") is not a plugin the CLI installs: it goes next to the built `pulumi` binary,
+# where the CLI looks first (on PATH it would warn on every run); its go.mod and go.sum are ours
+# (test/tools/go/pulumi-language-nodejs: upstream's replaces of pkg/v3 and sdk/v3 by paths inside the pulumi repository
+# dropped, both required at v3.260.0, the served release nearest its source, pkg v3.259.0 + 14 commits; at the CLI's
+# v3.274.0 it does not compile), so its build is -mod=readonly like every other. The CLI speaks to an older language
+# host as to any other.
+THIRD_PARTY=(
+  "pulumi-resource-command command pulumi-command"
+  "pulumi-resource-random random pulumi-random"
+  "pulumi-resource-tls tls pulumi-tls,terraform-provider-tls"
+  "pulumi-language-nodejs - pulumi-language-nodejs"
+)
+THIRD_PARTY_SRC=${KUBEADM_HA_THIRD_PARTY:-$ROOT/../shared/third_party}
 
 # Helm charts the real tier installs, from the Go modules that carry them (nothing downloads at test time):
 # NAME VERSION MODULE DIRECTORY-IN-MODULE, copied to $CACHE/charts/NAME/VERSION.
@@ -209,6 +227,12 @@ publish() {
     ln -sfn "../$name/$version/$name" "$CACHE/bin/$name"
     printf '%s\t%s\t%s\n' "$name" "$version" "$CACHE/$name/$version/$name" >>"$tsv"
   done
+  local path
+  while IFS=$'\t' read -r name version path; do
+    # Not the language host: the CLI warns on every run about one it finds on PATH (its place is beside the CLI).
+    [[ $name == pulumi-language-nodejs ]] || ln -sfn "../third-party/$name/$version/$name" "$CACHE/bin/$name"
+    printf '%s\t%s\t%s\n' "$name" "$version" "$path" >>"$tsv"
+  done < <(third_party_built)
   mv -f "$tsv" "$CACHE/tools.tsv"
 }
 
@@ -231,6 +255,140 @@ fetch_charts() {
   done
 }
 
+# npm_plugin_version PLUGIN: the version of its resource plugin that @pulumi/PLUGIN requests (package.json `pulumi.version`).
+npm_plugin_version() {
+  local pkg=$ROOT/node_modules/@pulumi/$1/package.json
+  [[ -f $pkg ]] || die "$pkg is missing: run npm ci first (the versions of the Pulumi plugins are the ones the npm packages request)"
+  node -e 'const p = require(process.argv[1]); const v = (p.pulumi && p.pulumi.version) || ""; if (!v) process.exit(1); process.stdout.write(v.replace(/^v/, ""))' "$pkg" ||
+    die "$pkg names no pulumi.version"
+}
+
+# third_party_version NAME PLUGIN: vX.Y.Z: a resource plugin's from its npm package; the language host's from its go.mod
+# (the Pulumi SDK it is built against, the CLI's own version).
+third_party_version() {
+  if [[ $2 == - ]]; then
+    sed -n 's/^[[:space:]]*github.com\/pulumi\/pulumi\/sdk\/v3 \(v[0-9.]*\)$/\1/p' "$WRAPPERS/$1/go.mod" | head -n 1
+  else
+    printf 'v%s' "$(npm_plugin_version "$2")"
+  fi
+}
+
+# third_party_ldflags NAME VERSION: the version stamping of each upstream Makefile.
+third_party_ldflags() {
+  local v=${2#v}
+  case $1 in
+    pulumi-resource-command) printf '%s' "-s -w -X github.com/pulumi/pulumi-command/provider/pkg/version.Version=$v" ;;
+    pulumi-resource-random) printf '%s' "-s -w -X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=$v" ;;
+    pulumi-resource-tls) printf '%s' "-s -w -X github.com/pulumi/pulumi-tls/provider/v5/pkg/version.Version=$v" ;;
+    pulumi-language-nodejs) printf '%s' "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$2" ;;
+  esac
+}
+
+# third_party_stamp NAME VERSION FOLDERS: every file of the source folders (path and content), our go.mod/go.sum of the
+# language host, the build recipe itself, Go's version and the flags. A different stamp means rebuild.
+third_party_stamp() {
+  local name=$1 version=$2 folders=$3 f
+  {
+    for f in ${folders//,/ }; do (cd "$THIRD_PARTY_SRC" && find "$f" -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); done
+    [[ ! -d $WRAPPERS/$name ]] || cat "$WRAPPERS/$name/go.mod" "$WRAPPERS/$name/go.sum"
+    declare -f build_third_party
+    go env GOVERSION
+    third_party_ldflags "$name" "$version"
+  } | sha256sum | cut -d' ' -f1
+}
+
+# build_third_party NAME VERSION FOLDERS: copies the source folders to the cache (src/, writable) and builds there, as
+# ../shared/third_party/README.md describes for each. The binary is checked by the schema it serves (its version must
+# be VERSION) before it replaces the previous one.
+build_third_party() {
+  local name=$1 version=$2 folders=$3 dir=$CACHE/third-party/$1/$2 start=$SECONDS f bin log
+  local v=${version#v} ld
+  ld=$(third_party_ldflags "$name" "$version")
+  mkdir -p "$dir"
+  rm -rf "$dir/src" "$dir/.build"
+  mkdir -p "$dir/src" "$dir/.build"
+  for f in ${folders//,/ }; do cp -R "$THIRD_PARTY_SRC/$f" "$dir/src/$f"; done
+  chmod -R u+w "$dir/src"
+  bin=$dir/.build/$name
+  log=$dir/.build/log
+  say "$name $version: building from $THIRD_PARTY_SRC/${folders//,/ and } ..."
+  if ! (
+    set -e
+    case $name in
+      pulumi-resource-command)
+        cd "$dir/src/pulumi-command"
+        go build -trimpath -ldflags "$ld" -o "$bin" ./provider/cmd/pulumi-resource-command ;;
+      pulumi-resource-random)
+        cd "$dir/src/pulumi-random/provider/cmd/pulumi-resource-random"
+        VERSION=$v go run generate.go
+        cd ../..
+        go build -trimpath -ldflags "$ld" -o "$bin" ./cmd/pulumi-resource-random ;;
+      pulumi-resource-tls)
+        # go.mod names a pseudo-version of terraform-provider-tls that the proxy refuses: the copy beside it instead.
+        cd "$dir/src/pulumi-tls/provider"
+        go mod edit -replace "github.com/hashicorp/terraform-provider-tls=$dir/src/terraform-provider-tls"
+        (cd shim && go mod edit -replace "github.com/hashicorp/terraform-provider-tls=$dir/src/terraform-provider-tls")
+        (cd cmd/pulumi-resource-tls && VERSION=$v go run generate.go)
+        go build -trimpath -ldflags "$ld" -o "$bin" ./cmd/pulumi-resource-tls ;;
+      pulumi-language-nodejs)
+        cd "$dir/src/pulumi-language-nodejs"
+        cp -f "$WRAPPERS/$name/go.mod" "$WRAPPERS/$name/go.sum" .
+        go build -trimpath -ldflags "$ld" -o "$bin" . ;;
+      *) echo "no recipe for $name" >&2; exit 1 ;;
+    esac
+  ) >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    die "$name $version: build failed (log: $log)"
+  fi
+  if [[ $name == pulumi-resource-* ]]; then
+    local got
+    got=$(PULUMI_HOME=$CACHE/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true "$(pinned_path pulumi)" package get-schema "$bin" 2>/dev/null |
+      sed -n 's/^  "version": "\([^"]*\)",$/\1/p' | head -n 1) || got=""
+    [[ $got == "$v" ]] || die "$name $version: the built plugin serves a schema of version '$got', not $v"
+  fi
+  mv -f "$bin" "$dir/$name"
+  rm -rf "$dir/.build"
+  third_party_stamp "$name" "$version" "$folders" >"$dir/.stamp"
+  say "$name $version: built in $((SECONDS - start)) s"
+}
+
+# build_third_parties: builds what is missing or stale of THIRD_PARTY (after the CLI, which checks the plugins' schemas),
+# or, without ../shared/third_party, says where these plugins come from instead.
+build_third_parties() {
+  local line name plugin folders version dir
+  if [[ ! -d $THIRD_PARTY_SRC ]]; then
+    say "no $THIRD_PARTY_SRC: the command, random and tls resource plugins and the nodejs language host are not built"
+    say "  (the Go module proxy refuses their modules). A machine with internet access gets them from the Pulumi CLI itself:"
+    say "  pulumi plugin install resource command $(npm_plugin_version command); pulumi plugin install resource random $(npm_plugin_version random);"
+    say "  pulumi plugin install resource tls $(npm_plugin_version tls) (the nodejs language host ships with the CLI). The tests that"
+    say "  need them are reported as skipped, by name."
+    return 0
+  fi
+  for line in "${THIRD_PARTY[@]}"; do
+    read -r name plugin folders <<<"$line"
+    [[ -z $only || $only == *",$name,"* ]] || continue
+    version=$(third_party_version "$name" "$plugin")
+    [[ -n $version ]] || die "$name: no version (see THIRD_PARTY in ${BASH_SOURCE[0]})"
+    dir=$CACHE/third-party/$name/$version
+    if [[ -x $dir/$name && -f $dir/.stamp && $(cat "$dir/.stamp") == "$(third_party_stamp "$name" "$version" "$folders")" ]]; then
+      continue
+    fi
+    build_third_party "$name" "$version" "$folders"
+  done
+}
+
+# third_party_built: NAME VERSION PATH of each built THIRD_PARTY binary (for tools.tsv and --list).
+third_party_built() {
+  local line name plugin folders version
+  [[ -d $THIRD_PARTY_SRC ]] || return 0
+  for line in "${THIRD_PARTY[@]}"; do
+    read -r name plugin folders <<<"$line"
+    version=$(third_party_version "$name" "$plugin")
+    [[ -x $CACHE/third-party/$name/$version/$name ]] && printf '%s\t%s\t%s\n' "$name" "$version" "$CACHE/third-party/$name/$version/$name"
+  done
+  return 0
+}
+
 # Registers each built resource plugin in the cache's PULUMI_HOME (`pulumi plugin install --file`), where the CLI of
 # --env finds it by name and version; again only when the built binary differs from the registered one.
 install_plugins() {
@@ -238,7 +396,14 @@ install_plugins() {
   local cli
   cli=$(pinned_path pulumi)
   [[ -x $cli ]] || return 0
-  for line in "${PLUGINS[@]}"; do
+  local registrations=("${PLUGINS[@]}") folders
+  if [[ -d $THIRD_PARTY_SRC ]]; then
+    for line in "${THIRD_PARTY[@]}"; do
+      read -r name plugin folders <<<"$line"
+      [[ $plugin == - ]] || registrations+=("$name $plugin $(npm_plugin_version "$plugin")")
+    done
+  fi
+  for line in "${registrations[@]}"; do
     read -r name plugin version <<<"$line"
     bin=$CACHE/bin/$name
     [[ -x $bin ]] || continue
@@ -250,6 +415,18 @@ install_plugins() {
     PULUMI_HOME=$CACHE/pulumi-home PULUMI_SKIP_UPDATE_CHECK=true "$cli" plugin install resource "$plugin" "$version" --file "$bin" >&2 ||
       die "$name: pulumi plugin install failed"
   done
+  # The language host beside the CLI's binary (not a link: the CLI looks in the directory of its own resolved path).
+  local host version_dir
+  host=$(third_party_built | awk -F'\t' '$1 == "pulumi-language-nodejs" { print $3 }')
+  rm -f "$CACHE/bin/pulumi-language-nodejs"
+  if [[ -n $host && -x $host ]]; then
+    version_dir=$(dirname "$cli")
+    if ! cmp -s "$host" "$version_dir/pulumi-language-nodejs"; then
+      say "pulumi-language-nodejs: installed as the CLI's nodejs language host ($version_dir)"
+      cp -f "$host" "$version_dir/pulumi-language-nodejs.tmp"
+      mv -f "$version_dir/pulumi-language-nodejs.tmp" "$version_dir/pulumi-language-nodejs"
+    fi
+  fi
 }
 
 main() {
@@ -272,12 +449,14 @@ main() {
     # The Pulumi CLI: its own home in the cache, and nothing fetched behind the tests' back (a plugin that is not
     # installed is an error, not a download; no update check, no registry look-up of package names).
     printf 'export PULUMI_HOME=%q\n' "$CACHE/pulumi-home"
-    printf 'export %s=true\n' PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_REGISTRY_RESOLVE
+    # Plugins only from PULUMI_HOME, at exactly the versions the npm packages request: the bin/ on PATH holds the
+    # built plugins too, which the CLI would otherwise take at any version (with a warning on every run).
+    printf 'export %s=true\n' PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION PULUMI_SKIP_UPDATE_CHECK PULUMI_DISABLE_REGISTRY_RESOLVE PULUMI_IGNORE_AMBIENT_PLUGINS
     return 0
   fi
   go_env
   if [[ -n $only ]]; then
-    local known=",$(for line in "${PINS[@]}"; do printf '%s,' "${line%% *}"; done)" n
+    local known=",$(for line in "${PINS[@]}" "${THIRD_PARTY[@]}"; do printf '%s,' "${line%% *}"; done)" n
     for n in ${only//,/ }; do [[ $known == *",$n,"* ]] || die "--only: no pinned tool named '$n'"; done
   fi
   for line in "${PINS[@]}"; do
@@ -291,8 +470,22 @@ main() {
     link_from_path "$name" "$version" "$wrapper" || build_one "$wrapper" "$name" "$version" "$pkg"
     if [[ $name == kwok ]]; then (cd "$WRAPPERS/$wrapper" && go mod download sigs.k8s.io/kwok) && kwok_stages "$version" "$wrapper"; fi
   done
-  [[ $mode == list ]] && return 0
+  if [[ $mode == list ]]; then
+    local plugin folders v
+    [[ -d $THIRD_PARTY_SRC ]] || { say "no $THIRD_PARTY_SRC: the command, random and tls plugins and the nodejs language host cannot be built here"; return 0; }
+    for line in "${THIRD_PARTY[@]}"; do
+      read -r name plugin folders <<<"$line"
+      v=$(third_party_version "$name" "$plugin")
+      if [[ -x $CACHE/third-party/$name/$v/$name && $(cat "$CACHE/third-party/$name/$v/.stamp" 2>/dev/null) == "$(third_party_stamp "$name" "$v" "$folders")" ]]; then
+        printf '%s\t%s\t%s\n' "$name" "$v" "$CACHE/third-party/$name/$v/$name"
+      else
+        printf '%s\t%s\t%s\n' "$name" "$v" "(not built)"
+      fi
+    done
+    return 0
+  fi
   mkdir -p "$CACHE/pulumi-home"
+  build_third_parties
   publish
   install_plugins
   [[ -n $only ]] || fetch_charts
@@ -301,6 +494,11 @@ main() {
     [[ -z $only || $only == *",$name,"* ]] || continue
     printf '%s %s %s\n' "$name" "$version" "$CACHE/$name/$version/$name"
   done
+  local path
+  while IFS=$'\t' read -r name version path; do
+    [[ -z $only || $only == *",$name,"* ]] && printf '%s %s %s\n' "$name" "$version" "$path"
+  done < <(third_party_built)
+  return 0
 }
 
 main "$@"
