@@ -35,7 +35,7 @@ export interface ControlPlane {
   dir: string;
   /** Kubernetes version of the control plane (vX.Y.Z). */
   version: string;
-  /** https://127.0.0.1:PORT */
+  /** https://ADDRESS:PORT (StartOptions.address, default 127.0.0.1) */
   server: string;
   /** The etcd member's client URL (https://127.0.0.1:PORT; TLS with the PKI's etcd CA). */
   etcdEndpoint: string;
@@ -99,6 +99,11 @@ export interface StartOptions {
   kwok?: boolean;
   /** Bound for the whole start-up (default 120 s). */
   timeoutMs?: number;
+  /**
+   * The address the apiserver listens on and its certificate names (default 127.0.0.1). A test's own bridge address
+   * lets hosts in the test's network namespaces reach it; etcd and the other components stay on loopback.
+   */
+  address?: string;
 }
 
 export async function startControlPlane(opts: StartOptions): Promise<ControlPlane> {
@@ -111,7 +116,8 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
   const kubeconfigs = join(dir, "kubeconfigs");
   for (const d of ["logs", "etcd", "kubeconfigs"]) mkdirSync(join(dir, d), { recursive: true });
   const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort, kwokPort] = await freePorts(6);
-  const server = `https://127.0.0.1:${apiPort}`;
+  const address = opts.address ?? "127.0.0.1";
+  const server = `https://${address}:${apiPort}`;
   const etcdUrl = `https://127.0.0.1:${etcdClient}`;
 
   // kubeadm picks a global unicast address on `lo` when the advertise address is loopback (and finds none), so the
@@ -129,8 +135,8 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
         kubernetesVersion: version,
         clusterName: "kubeadm-ha-test",
         certificatesDir: pki,
-        controlPlaneEndpoint: `127.0.0.1:${apiPort}`,
-        apiServer: { certSANs: ["127.0.0.1", "localhost"] },
+        controlPlaneEndpoint: `${address}:${apiPort}`,
+        apiServer: { certSANs: [...new Set(["127.0.0.1", "localhost", address])] },
         etcd: { local: { serverCertSANs: ["127.0.0.1"], peerCertSANs: ["127.0.0.1"] } },
       },
     ]
@@ -144,7 +150,7 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
   for (const f of readdirSync(kubeconfigs)) {
     const file = join(kubeconfigs, f);
     const text = readFileSync(file, "utf8").replace(/server: https:\/\/[^\s]+/g, `server: ${server}`);
-    if (!/server: https:\/\/127\.0\.0\.1:\d+\n/.test(text) || /server: https:\/\/(?!127\.0\.0\.1:)/.test(text)) throw new Error(`${file}: its server is not ${server}`);
+    if (text.split("server: https://").length !== 2 || !text.includes(`server: ${server}\n`)) throw new Error(`${file}: its server is not ${server}`);
     writeFileSync(file, text, { mode: 0o600 });
   }
   const p = (f: string) => join(pki, f);
@@ -253,8 +259,8 @@ export async function startControlPlane(opts: StartOptions): Promise<ControlPlan
     // The flags of kubeadm's kube-apiserver manifest, on loopback.
     components.push(
       startComponent(dir, "kube-apiserver", realTool("kube-apiserver"), [
-        "--advertise-address=127.0.0.1",
-        "--bind-address=127.0.0.1",
+        `--advertise-address=${address}`,
+        `--bind-address=${address}`,
         `--secure-port=${apiPort}`,
         "--allow-privileged=true",
         "--authorization-mode=Node,RBAC",

@@ -508,7 +508,7 @@ function defaultFile(name: string, body: string): string {
 }
 
 /** A fresh node: Ubuntu's fstab (with a swap entry, as server installs have), nothing Kubernetes. */
-function newNode(): string {
+export function newNode(): string {
   const base = mkdtempSync(join(tmpdir(), "kubeadm-ha-stubs-"));
   const root = join(base, "root");
   mkdirSync(root);
@@ -523,24 +523,32 @@ function assertScratch(root: string): void {
   if (!abs.startsWith(tmp + sep) || abs === tmp) throw new Error(`runWithStubs: root ${abs} is not under ${tmp}`);
 }
 
-export async function runWithStubs(script: string, opts: StubOptions = {}): Promise<StubRun> {
-  const root = opts.root ?? newNode();
-  assertScratch(root);
-  const base = dirname(root);
+/**
+ * Writes the stubs (the defaults with `stubs` over them) into base/bin, their defaults into base/defaults, and returns
+ * base/bin. Each stub needs KUBEADM_HA_ROOT, KUBEADM_HA_STUB_STATE and KUBEADM_HA_STUB_CALLS in its environment.
+ */
+export function installStubs(base: string, stubs: Record<string, string> = {}): string {
   const bin = join(base, "bin");
   const defaults = join(base, "defaults");
-  const callsFile = join(base, "calls.jsonl");
-  const state = stubState(root);
   rmSync(bin, { recursive: true, force: true });
   rmSync(defaults, { recursive: true, force: true });
   mkdirSync(bin);
   mkdirSync(defaults);
-  mkdirSync(state, { recursive: true });
-  const stubs = { ...defaultStubs, ...(opts.stubs ?? {}) };
-  for (const [name, body] of Object.entries(stubs)) {
+  for (const [name, body] of Object.entries({ ...defaultStubs, ...stubs })) {
     writeFileSync(join(defaults, name), defaultFile(name, defaultStubs[name] ?? ""), { mode: 0o755 });
     writeFileSync(join(bin, name), stubFile(name, body, defaults), { mode: 0o755 });
   }
+  return bin;
+}
+
+export async function runWithStubs(script: string, opts: StubOptions = {}): Promise<StubRun> {
+  const root = opts.root ?? newNode();
+  assertScratch(root);
+  const base = dirname(root);
+  const callsFile = join(base, "calls.jsonl");
+  const state = stubState(root);
+  mkdirSync(state, { recursive: true });
+  const bin = installStubs(base, opts.stubs);
   writeFileSync(callsFile, "");
   opts.setup?.(root);
   const scriptFile = join(base, "step.sh");

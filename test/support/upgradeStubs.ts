@@ -22,7 +22,7 @@ function sh(strings: TemplateStringsArray): string {
 }
 
 /** The first lines of every overridden stub: a one-time injected failure. */
-const failHook = sh`
+export const failHook = sh`
 if [ -f "$S/fail-at" ]; then
   __pat=$(cat "$S/fail-at")
   case "$__STUB_NAME $*" in
