@@ -61,3 +61,19 @@ export function kubeadmMinors(): string[] {
     .filter((t) => t.name === "kubeadm")
     .map((t) => t.version.replace(/^v(\d+\.\d+)\..*$/, "$1"));
 }
+
+/** The Pulumi binaries `npm run tools` builds from ../shared/third_party (the Go module proxy refuses their modules). */
+export const thirdPartyTools = ["pulumi-resource-command", "pulumi-resource-random", "pulumi-resource-tls", "pulumi-language-nodejs"] as const;
+
+/**
+ * Why the program cannot run under the real CLI here: one reason per missing third-party binary (none when all are
+ * built). A tests that needs them reports itself skipped with these reasons; any other missing tool is an error, as
+ * everywhere in the real tier.
+ */
+export function missingEngineTools(): string[] {
+  const have = new Set(realTools().map((t) => t.name));
+  for (const name of ["pulumi", "pulumi-resource-kubernetes", "kubectl", "kube-apiserver", "kwok"]) realTool(name);
+  return thirdPartyTools
+    .filter((name) => !have.has(name))
+    .map((name) => `${name} is not built (npm run tools builds it from ../shared/third_party, which this machine lacks; a machine with internet access gets it from \`pulumi plugin install\` or with the Pulumi CLI)`);
+}
