@@ -4,11 +4,9 @@
 // HTTP(S) proxy on a closed loopback port, so a download the CLI would attempt fails the test instead of going out.
 // Stacks live on a local file backend in a temporary directory (PULUMI_BACKEND_URL=file://..., passphrase secrets).
 //
-// What runs today: the CLI itself, and TypeScript programs run INLINE through @pulumi/pulumi's automation API (the
-// program runs in this process and the CLI talks to it over --client, so no pulumi-language-nodejs is needed).
-// The Kubernetes resource plugin is built and registered by npm run tools too (test/real/addons.test.ts uses it).
-// What cannot run here: the Go module proxy refuses pulumi-language-nodejs and the command, random and tls resource
-// plugins (test/tools/tools.sh says which modules), so no program with those resources goes up here.
+// The CLI itself, TypeScript programs INLINE through @pulumi/pulumi's automation API, and the plugins npm run tools
+// registers: the Kubernetes provider (test/real/addons.test.ts uses it) and the command, random and tls providers and
+// the nodejs language host built from ../shared/third_party (test/real/endToEnd.test.ts runs the program with them).
 import test, { type ExecutionContext } from "ava";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
@@ -17,7 +15,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";
 import semver from "semver";
-import { realTool, realToolsDir, realToolVersion } from "../support/realTools";
+import { missingEngineTools, realTool, realToolsDir, realToolVersion } from "../support/realTools";
 
 const ROOT = join(__dirname, "..", "..");
 const LONG = 240_000; // the CLI compiles a TypeScript project on every up/destroy
@@ -92,6 +90,13 @@ test("pulumi plugin ls runs offline against the cache's PULUMI_HOME", async (t) 
   const listed: { name: string; kind: string; version: string }[] = JSON.parse(r.stdout || "[]") ?? [];
   t.true(Array.isArray(listed));
   t.true(listed.some((p) => p.name === "kubernetes" && p.kind === "resource" && p.version === "4.34.2"), `the Kubernetes provider is registered: ${r.stdout}`);
+  // The providers built from ../shared/third_party, each at exactly the version its npm package requests.
+  if (missingEngineTools().length === 0) {
+    for (const name of ["command", "random", "tls"]) {
+      const wanted = JSON.parse(readFileSync(join(ROOT, "node_modules", "@pulumi", name, "package.json"), "utf8")).pulumi.version as string;
+      t.true(listed.some((p) => p.name === name && p.kind === "resource" && p.version === wanted), `${name} ${wanted} is registered: ${r.stdout}`);
+    }
+  }
   // Whatever is installed came from npm run tools: an exact-version directory, never a half-finished download.
   const dir = join(env.PULUMI_HOME, "plugins");
   if (existsSync(dir)) t.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".partial")), []);
