@@ -145,6 +145,24 @@ test("secret values are filtered from printed text as the Pulumi CLI does: JSON-
   t.is(maskSecretValues("unchanged", []), "unchanged");
 });
 
+test("--json is one JSON document on stdout even when the program logs: its log lines go to stderr", async (t) => {
+  // A stack that declares a restore: the --set run sees it finished (the stack's own evaluation ran it) and logs so.
+  const stack = `json-log-${process.pid}`;
+  const stackFile = join(projectDir, `Pulumi.${stack}.yaml`);
+  const dev = parse(readFileSync(join(projectDir, "Pulumi.dev.yaml"), "utf8"));
+  writeFileSync(stackFile, JSON.stringify({ config: { ...dev.config, "kubeadm-ha:restore": { snapshot: "/var/lib/etcd-snapshots/snap-1.db", requestId: "r1" } } }));
+  try {
+    const { stdout, stderr } = await plan(["--stack", stack, "--set", "workers.count=3", "--json"]);
+    t.regex(stderr, /restore r1 finished in an earlier run: nothing runs again/);
+    t.false(stdout.includes("finished in an earlier run"));
+    t.is(JSON.parse(stdout).stack, stack);
+    const { stdout: text } = await plan(["--stack", stack, "--set", "workers.count=3"]);
+    t.regex(text, /restore r1 finished in an earlier run/, "without --json the log stays with the plan on stdout");
+  } finally {
+    rmSync(stackFile, { force: true });
+  }
+});
+
 test("the usage lists every flag, --show-secrets included", async (t) => {
   const { stdout } = await plan(["--help"]);
   for (const flag of ["--stack NAME", "--set KEY=VALUE", "--replace NAME", "--json", "--show-secrets"]) t.true(stdout.includes(`  ${flag} `), flag);

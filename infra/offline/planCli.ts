@@ -14,7 +14,8 @@ export const usage = [
   "  --stack NAME      the stack file Pulumi.NAME.yaml (default dev)",
   "  --set KEY=VALUE   override a config value (dotted paths reach inside objects; VALUE is YAML); shows the diff",
   "  --replace NAME    replace a resource, as pulumi up --replace would; shows the diff",
-  "  --json            one JSON document: config, resources (inputs, outputs, options, dependencies), diff",
+  "  --json            one JSON document on stdout: config, resources (inputs, outputs, options, dependencies), diff;",
+  "                    the program's log lines go to stderr",
   "  --show-secrets    print secret values (kubeadm init/join configuration, tokens, keys) in plain text,",
   "                    as pulumi preview --show-secrets; without it every secret prints as [secret]",
   "  --help            this text",
@@ -70,8 +71,10 @@ async function main(): Promise<number> {
   const config = applyOverrides(base.config, args.sets);
   const secrets = secretConfigValues([base.config, config], base.secretKeys);
   const mask = (s: string) => (args.showSecrets ? s : maskSecretValues(s, secrets));
+  // With --json, stdout holds the one document: the program's log lines (Pulumi's runtime prints info with
+  // console.log when offline) go to stderr.
   for (const level of ["log", "info", "warn", "error"] as const) {
-    const write = console[level].bind(console);
+    const write = args.json && (level === "log" || level === "info") ? console.error.bind(console) : console[level].bind(console);
     console[level] = (...parts: unknown[]) => write(mask(format(...parts)));
   }
   try {
