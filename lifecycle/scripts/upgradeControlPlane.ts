@@ -23,7 +23,7 @@ export interface UpgradeControlPlaneArgs {
  * drop_removed_feature_gates, which removes REMOVED_GATES from its featureGates (kubeadm marshals the map in block
  * style, two-space indented) and writes the ConfigMap back only when something was removed. Needs KUBECONFIG_FILE.
  */
-function clusterConfigurationFragment(removedGates: string[]): string {
+export function clusterConfigurationFragment(removedGates: string[]): string {
   return String.raw`REMOVED_GATES=(${removedGates.map(shellQuote).join(" ")})
 cluster_configuration() {
   timeout 60 kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=30s -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}'
