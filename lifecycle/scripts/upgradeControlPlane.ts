@@ -10,7 +10,7 @@ import { apiserverManifestFragment, assertNodeName, timeoutsWith, versionFragmen
 const builder = "upgradeControlPlaneScript";
 
 export interface UpgradeControlPlaneArgs {
-  /** The control plane it runs on (already drained, its kubeadm at the target). */
+  /** The control plane it runs on (already drained, but a lone control plane without workers is drained after: upgradePlan.ts; its kubeadm at the target). */
   node: string;
   kubernetesVersion: string;
   /** "apply": the first control plane (`kubeadm upgrade plan`, then `kubeadm upgrade apply -y vX`); "node": the others. */
