@@ -206,6 +206,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       after: [nodesReady, ...backups.ready],
       joined: new Map(workerHosts.map((h, i) => [h.name, workers.joins[i]])),
       packageRepository: config.packages.repository,
+      builtAt: (node) => bootstrapOf(cpHosts.find((h) => h.name === node)!).kubernetesVersion,
     },
     { parent },
   );

@@ -11,9 +11,9 @@ import { ConfigError, validateOrThrow } from "./validate";
  * (skew policy, topology); only then is the cluster declared.
  */
 export async function runProgram(): Promise<Record<string, unknown>> {
-  const { raw, sshPrivateKey, secretKeys } = readRawConfig();
+  const { raw, sshPrivateKey, secretKeys, plainSecrets } = readRawConfig();
   const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
-  const config = validateOrThrow(raw, { clusterName });
+  const config = validateOrThrow(raw, { clusterName, plainSecrets });
   const deployed = await readDeployedState();
   const changeProblems = checkAgainstDeployed(deployed, config);
   if (changeProblems.length > 0) throw new ConfigError(changeProblems);

@@ -3,7 +3,7 @@
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { projectName, secretConfigKeys } from "../config";
+import { projectName, secretKeysOf } from "../config";
 import { addonInstallTypes, countByType, renderAddon } from "./addonObjects";
 import { Evaluation, Registration, secretMarker } from "./engine";
 
@@ -12,6 +12,12 @@ export interface StackConfig {
   config: Record<string, string>;
   /** Keys whose values are secret: the stack file's secure values and every key Pulumi.yaml declares secret. */
   secretKeys: string[];
+  /**
+   * The keys the Pulumi CLI would hand the program as secrets: secretKeys but those the stack file holds in plain
+   * text (the program refuses them, as a `pulumi config set` without --secret). A `--set` of a secret key stands for
+   * `pulumi config set --secret`.
+   */
+  secureKeys: string[];
 }
 
 /**
@@ -25,6 +31,7 @@ export function loadStackConfig(projectDir: string, stack: string): StackConfig 
   const stackDoc = parse(readFileSync(stackFile, "utf8")) ?? {};
   const values: Record<string, unknown> = {};
   const secretKeys = new Set(declaredSecretKeys(project));
+  const plain = new Set<string>();
   for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
     if (decl && typeof decl === "object" && "default" in decl) values[`${projectName}:${key}`] = decl.default;
   }
@@ -35,17 +42,15 @@ export function loadStackConfig(projectDir: string, stack: string): StackConfig 
       secretKeys.add(fullKey);
     } else {
       values[fullKey] = value;
+      if (secretKeys.has(fullKey)) plain.add(fullKey);
     }
   }
-  return { config: toPulumiStrings(values), secretKeys: [...secretKeys] };
+  return { config: toPulumiStrings(values), secretKeys: [...secretKeys], secureKeys: [...secretKeys].filter((k) => !plain.has(k)) };
 }
 
 /** The `namespace:key` of every secret config key: those a parsed Pulumi.yaml declares `secret: true`, and secretConfigKeys. */
 export function declaredSecretKeys(project: { config?: Record<string, unknown> }): string[] {
-  const declared = Object.entries<any>(project.config ?? {})
-    .filter(([, decl]) => decl !== null && typeof decl === "object" && decl.secret === true)
-    .map(([key]) => (key.includes(":") ? key : `${projectName}:${key}`));
-  return [...new Set([...declared, ...secretConfigKeys.map((k) => `${projectName}:${k}`)])];
+  return secretKeysOf(project).map((k) => (k.includes(":") ? k : `${projectName}:${k}`));
 }
 
 /**
