@@ -268,3 +268,10 @@ test("the skew guard reads the deployed version: a downgrade and a skipped minor
   const up = await evaluateDev(["kubernetesVersion=1.36.3"], deployed);
   t.is(up.stackOutputs.kubernetesVersion, "1.36.3");
 });
+
+test("npm run plan shows a flip of apiAccess.internal as the provider would do it (the load balancer replaced) and notes that a deployed stack refuses it", async (t) => {
+  const { stdout } = await plan(["--set", "apiAccess.internal=true"]);
+  t.regex(stdout, /\n {2}replace \(internal, subnets\) aws:lb\/loadBalancer:LoadBalancer api-nlb\n/);
+  t.regex(stdout, /\n {2}replace \(loadBalancerArn\) aws:lb\/listener:Listener api-api\n/);
+  t.regex(stdout, /\nNote: apiAccess\.internal: shown as the provider would do it; a deployed stack refuses this change at preview: false → true replaces the API load balancer /);
+});

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { format } from "node:util";
 import { projectName } from "../config";
 import { runProgram } from "../program";
+import { machineChangeKeys } from "../deployedState";
 import { ConfigError } from "../validate";
 import { Evaluation, evaluate } from "./engine";
 import { applyOverrides, diffEvaluations, loadStackConfig, mapStrings, maskSecretValues, renderHuman, renderJson, secretConfigValues } from "./plan";
@@ -103,7 +104,15 @@ async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, c
       notes.push(`etcdTopology ${deployed.etcdTopology} → ${topology}: shown as a new stack would be built; a deployed stack refuses this switch at preview.`);
       delete deployed.etcdTopology;
     }
-    evaluation = await evaluateStack(args.stack, config, base.secureKeys, deployed, args.replace);
+    evaluation = await evaluateStack(args.stack, config, base.secureKeys, deployed, args.replace).catch((err: unknown) => {
+      // A deployed stack refuses a change the AWS provider would make to every machine at once (pulumi preview fails
+      // naming the key); the plan shows what the provider would do, and says so.
+      const refused = err instanceof ConfigError ? err.problems.filter((p) => machineChangeKeys.includes(p.path)) : [];
+      if (refused.length === 0 || refused.length !== (err as ConfigError).problems.length) throw err;
+      for (const p of refused) notes.push(`${p.path}: shown as the provider would do it; a deployed stack refuses this change at preview: ${p.message}`);
+      delete deployed.machines;
+      return evaluateStack(args.stack, config, base.secureKeys, deployed, args.replace);
+    });
     diff = diffEvaluations(before, evaluation, args.replace);
   } else {
     evaluation = await evaluateStack(args.stack, base.config, base.secureKeys);
