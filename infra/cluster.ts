@@ -137,7 +137,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
 
   const controlPlane = new ControlPlane(
     "control-plane",
-    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, sources, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
+    { hosts: cpHosts, shape, bootstrap: bootstrapOf, credentials, sources, credentialRound: renewal.round, credentialValidityHours: certificateDefaults.adminCredentialValidityHours, recordedInit: inputs.deployed?.bootstrap?.[cpHosts[0].name], initAfter: [...cp0Registered, ...infra.beforeInit, ...(externalEtcd ? [externalEtcd.healthy] : [])], externalEtcd },
     { parent },
   );
   // A stack deployed before the program minted its own credential keeps its provider's kubeconfig for one run, while
@@ -206,6 +206,7 @@ export function createCluster(inputs: ClusterInputs, parent?: pulumi.Resource): 
       after: [nodesReady, ...backups.ready],
       joined: new Map(workerHosts.map((h, i) => [h.name, workers.joins[i]])),
       packageRepository: config.packages.repository,
+      builtAt: (node) => bootstrapOf(cpHosts.find((h) => h.name === node)!).kubernetesVersion,
     },
     { parent },
   );

@@ -1,5 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as runtimeConfig from "@pulumi/pulumi/runtime/config";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
 import type { AddonConfig } from "./addonsConfig";
 
 /** The Pulumi project name: config keys live in this namespace (`kubeadm-ha:kubernetesVersion`). */
@@ -158,9 +161,11 @@ export type RawConfig = Record<string, unknown>;
 
 /**
  * Reads the project's config namespace. Values that are JSON (objects, arrays, numbers, booleans) are parsed;
- * plain strings stay strings. The SSH private key is read separately as a secret.
+ * plain strings stay strings. The SSH private key is read separately as a secret. `plainSecrets`: the keys that must
+ * be secrets (secretConfigKeys, and those the project's Pulumi.yaml declares `secret: true`) but that the stack
+ * holds in plain text, which validation refuses (`projectDir`: where Pulumi.yaml is; Pulumi runs the program there).
  */
-export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output<string>; secretKeys: string[] } {
+export function readRawConfig(projectDir = process.cwd()): { raw: RawConfig; sshPrivateKey?: pulumi.Output<string>; secretKeys: string[]; plainSecrets: string[] } {
   const cfg = new pulumi.Config(projectName);
   const raw: RawConfig = {};
   const all = pulumi.runtime.allConfig();
@@ -175,7 +180,24 @@ export function readRawConfig(): { raw: RawConfig; sshPrivateKey?: pulumi.Output
     raw[key] = key === "sshPrivateKey" ? secretPresent : parsed;
   }
   const sshPrivateKey = raw.sshPrivateKey === undefined ? undefined : cfg.getSecret("sshPrivateKey");
-  return { raw, sshPrivateKey, secretKeys: Object.keys(raw).filter((key) => isConfigSecret(`${projectName}:${key}`)) };
+  const secretKeys = Object.keys(raw).filter((key) => isConfigSecret(`${projectName}:${key}`));
+  const mustBeSecret = projectSecretKeys(projectDir);
+  const plainSecrets = Object.keys(raw).filter((key) => mustBeSecret.includes(key) && !secretKeys.includes(key)).sort();
+  return { raw, sshPrivateKey, secretKeys, plainSecrets };
+}
+
+/** The keys of a parsed Pulumi.yaml that are secret whatever sets them: those it declares `secret: true`, and secretConfigKeys. */
+export function secretKeysOf(project: { config?: Record<string, unknown> }): string[] {
+  const declared = Object.entries<any>(project.config ?? {})
+    .filter(([, decl]) => decl !== null && typeof decl === "object" && decl.secret === true)
+    .map(([key]) => (key.startsWith(`${projectName}:`) ? key.slice(projectName.length + 1) : key));
+  return [...new Set([...declared, ...secretConfigKeys])];
+}
+
+/** secretKeysOf the Pulumi.yaml in `projectDir` (secretConfigKeys alone when there is none). */
+function projectSecretKeys(projectDir: string): string[] {
+  const file = join(projectDir, "Pulumi.yaml");
+  return secretKeysOf(existsSync(file) ? (parse(readFileSync(file, "utf8")) ?? {}) : {});
 }
 
 /**

@@ -1,12 +1,12 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterShape, initConfiguration, joinConfiguration } from "./scripts/kubeadmConfig";
-import { initControlPlaneScript } from "./scripts/initControlPlane";
+import { initControlPlaneScript, initGuardScript } from "./scripts/initControlPlane";
 import { retireControlPlaneScript, retireStandbyScript } from "../lifecycle/scripts/retireNode";
 import { joinControlPlaneScript } from "./scripts/joinNode";
 import { readKubeconfigScript } from "./scripts/readKubeconfig";
 import { NodeBootstrap } from "./bootstrapRecord";
-import { mintJoinCredentials, NodeSources, prepareStep } from "./nodeBootstrap";
+import { machineIdentity, mintJoinCredentials, NodeSources, prepareStep } from "./nodeBootstrap";
 import { bootstrapIgnoreChanges, membershipStep, NodeHost, nodeStep } from "./steps";
 import { controlPlaneEtcdClientStep, ExternalEtcdClientAccess } from "./externalEtcd";
 
@@ -34,6 +34,8 @@ export interface ControlPlaneArgs {
   credentialRound: string;
   /** Validity of the admin credential in hours (certificateDefaults.adminCredentialValidityHours). */
   credentialValidityHours: number;
+  /** The deployed stack's record of cp-0's bootstrap (its init); absent on a new stack. */
+  recordedInit?: NodeBootstrap;
 }
 
 
@@ -79,6 +81,10 @@ export function createControlPlane(args: ControlPlaneArgs, parent: pulumi.Resour
     {
       host: first,
       script: initControlPlaneScript({ node: first.name }),
+      // Not ignored (create and stdin are): an update — a new connection, such as a replaced cp-0 — never inits again.
+      updateScript: machineIdentity(first).apply((machine) =>
+        initGuardScript({ node: first.name, recorded: args.recordedInit && args.recordedInit.machine !== machine ? args.recordedInit : undefined }),
+      ),
       stdin: initConfig,
     },
     { parent, dependsOn: [prepared[0], ...args.initAfter], ignoreChanges: bootstrapIgnoreChanges },

@@ -20,6 +20,70 @@ export interface DeployedState {
   certificates?: DeployedCertificates;
   /** The deployed `kubeconfig` output (secret): the credential the program's Kubernetes provider holds now. */
   kubeconfig?: pulumi.Output<string>;
+  /** What the deployed AWS machines were built with (the `machines` output); absent before it was recorded. */
+  machines?: DeployedMachines;
+}
+
+/** A role's machines as deployed. */
+export interface DeployedRole {
+  instanceType?: string;
+  volumeGiB?: number;
+}
+
+/**
+ * The settings of the deployed AWS machines that the AWS provider cannot change without replacing or stopping them
+ * (the `machines` stack output, recorded from the configuration of the run that deployed them). Every field is
+ * optional: a stack deployed before a field was recorded is never refused for it.
+ */
+export interface DeployedMachines {
+  /** The key pair's public key, or "generated" for the program's own key (no ssh.publicKey). */
+  sshKey?: string;
+  controlPlane?: DeployedRole;
+  workers?: DeployedRole;
+  /** External etcd only. */
+  etcd?: DeployedRole;
+  /** apiAccess.internal of the API load balancer. */
+  apiInternal?: boolean;
+}
+
+/** What the deployed stack records as `machines` (program.ts): the same shape as the config keys it comes from. */
+export function machinesOutput(config: {
+  ssh: { publicKey?: string };
+  controlPlane: DeployedRole;
+  workers: DeployedRole;
+  etcd: DeployedRole;
+  etcdTopology: string;
+  apiAccess: { internal: boolean };
+}): Record<string, unknown> {
+  const role = (r: DeployedRole) => ({ instanceType: r.instanceType, volumeGiB: r.volumeGiB });
+  return {
+    sshKey: config.ssh.publicKey?.trim() ?? generatedKey,
+    controlPlane: role(config.controlPlane),
+    workers: role(config.workers),
+    ...(config.etcdTopology === "external" ? { etcd: role(config.etcd) } : {}),
+    apiAccess: { internal: config.apiAccess.internal },
+  };
+}
+
+/** The recorded sshKey of a stack whose key pair holds the program's generated key. */
+const generatedKey = "generated";
+
+/** Reads a recorded `machines` output, keeping only well-formed fields. */
+export function parseDeployedMachines(value: unknown): DeployedMachines | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const v = value as Record<string, any>;
+  const role = (r: any): DeployedRole | undefined =>
+    r !== null && typeof r === "object"
+      ? { ...(typeof r.instanceType === "string" ? { instanceType: r.instanceType } : {}), ...(typeof r.volumeGiB === "number" ? { volumeGiB: r.volumeGiB } : {}) }
+      : undefined;
+  const out: DeployedMachines = {};
+  if (typeof v.sshKey === "string") out.sshKey = v.sshKey;
+  for (const key of ["controlPlane", "workers", "etcd"] as const) {
+    const r = role(v[key]);
+    if (r) out[key] = r;
+  }
+  if (typeof v.apiAccess?.internal === "boolean") out.apiInternal = v.apiAccess.internal;
+  return out;
 }
 
 /**
@@ -41,6 +105,7 @@ export async function readDeployedState(): Promise<DeployedState> {
   const kubeconfig = await read("kubeconfig");
   const bootstrap = await self.getOutputDetails("bootstrap");
   const restores = await self.getOutputDetails("finishedRestores");
+  const machines = await self.getOutputDetails("machines");
   const finished = restores.value ?? restores.secretValue;
   return {
     kubernetesVersion: await read("kubernetesVersion"),
@@ -53,6 +118,7 @@ export async function readDeployedState(): Promise<DeployedState> {
       ? { certificates: { controlPlaneExpiry: text(recorded.controlPlaneExpiry), kubeconfigExpiry: text(recorded.kubeconfigExpiry), round: text(recorded.round) } }
       : {}),
     ...(kubeconfig !== undefined ? { kubeconfig: pulumi.secret(kubeconfig) } : {}),
+    machines: parseDeployedMachines(machines.value ?? machines.secretValue),
   };
 }
 
@@ -136,12 +202,100 @@ export function checkRestoreMembers(
   ];
 }
 
+/** A public key as a reader can tell it apart: its type and the end of its key material (never the comment). */
+function keyLabel(key: string): string {
+  const [type, material = ""] = key.trim().split(/\s+/);
+  return `${type} …${material.slice(-12)}`;
+}
+
+const roleNames = { controlPlane: "control plane", workers: "worker", etcd: "etcd member" } as const;
+const stopConsequence = (role: "controlPlane" | "workers" | "etcd", stacked: boolean): string =>
+  role === "controlPlane" ? (stacked ? "the API and etcd go down together" : "the API goes down") : role === "workers" ? "every workload stops together" : "etcd loses its quorum";
+
+/** The config keys checkMachineChanges may refuse: the offline plan shows such a change and notes the refusal. */
+export const machineChangeKeys: readonly string[] = [
+  "ssh.publicKey",
+  ...["controlPlane", "workers", "etcd"].flatMap((role) => [`${role}.instanceType`, `${role}.volumeGiB`]),
+  "apiAccess.internal",
+];
+
+/**
+ * Changes to the deployed AWS machines that the AWS provider would make all at once (forceNew.ts has the provider's
+ * facts). Invariant: a run never replaces or stops every machine of a role together, nor the API load balancer. A
+ * new key pair replaces every instance (keyName is force-new), cp-0 among them, whose blank disk would run kubeadm
+ * init again: a new cluster; a new instance type stops and starts every machine of the role in parallel; a flip of
+ * apiAccess.internal replaces the load balancer under a new DNS name that every kubeconfig, cluster-info, the
+ * kubelets and the serving certificates still name; a smaller volume is refused by EBS halfway through the run.
+ * Only fields the deployed stack recorded are compared (an older stack is never refused for what it did not record).
+ */
+export function checkMachineChanges(
+  deployed: DeployedMachines | undefined,
+  config: {
+    ssh: { publicKey?: string };
+    controlPlane: DeployedRole;
+    workers: DeployedRole;
+    etcd: DeployedRole;
+    etcdTopology: string;
+    apiAccess: { internal: boolean };
+  },
+): Problem[] {
+  if (deployed === undefined) return [];
+  const problems: Problem[] = [];
+  const configuredKey = config.ssh.publicKey?.trim() ?? generatedKey;
+  if (deployed.sshKey !== undefined && deployed.sshKey !== configuredKey) {
+    const was = deployed.sshKey === generatedKey ? "the program's generated key pair" : `the key pair of ${keyLabel(deployed.sshKey)}`;
+    const keep = deployed.sshKey === generatedKey ? "unset (and sshPrivateKey unset)" : `${keyLabel(deployed.sshKey)} as deployed (and sshPrivateKey with it)`;
+    problems.push({
+      path: "ssh.publicKey",
+      message: `the deployed machines were created with ${was}; a new key pair replaces every instance at once (EC2 reads an instance's key pair only at launch: the AWS provider's keyName is force-new), cp-0 among them, and a blank cp-0 would run kubeadm init again: a new, empty cluster. Keep ssh.publicKey ${keep}; to log in with another key, add it to ~/.ssh/authorized_keys on the bastion and every node (README "Node lifecycle": "Another SSH key")`,
+    });
+  }
+  for (const role of ["controlPlane", "workers", "etcd"] as const) {
+    const was = deployed[role];
+    if (was === undefined || (role === "etcd" && config.etcdTopology !== "external")) continue;
+    const now = config[role];
+    const name = roleNames[role];
+    if (was.instanceType !== undefined && now.instanceType !== undefined && was.instanceType !== now.instanceType) {
+      problems.push({
+        path: `${role}.instanceType`,
+        message: `${was.instanceType} → ${now.instanceType} stops and starts every ${name} at once (the AWS provider changes an instance's type in place: it stops the instance, modifies it and starts it again, on every ${name} in parallel): ${stopConsequence(role, config.etcdTopology === "stacked")}. Keep ${role}.instanceType: ${was.instanceType}; to move the ${name}s to ${now.instanceType}, change one machine at a time by hand, then record it (README "Node lifecycle": "Another instance type")`,
+      });
+    }
+    if (was.volumeGiB !== undefined && now.volumeGiB !== undefined && now.volumeGiB < was.volumeGiB) {
+      problems.push({
+        path: `${role}.volumeGiB`,
+        message: `${was.volumeGiB} → ${now.volumeGiB} would shrink every ${name}'s root volume: an EBS volume only grows (the AWS provider modifies it in place, and EC2 refuses a smaller size, failing the run halfway). Keep ${role}.volumeGiB at ${was.volumeGiB} or more: a larger value grows each volume in place`,
+      });
+    }
+  }
+  if (deployed.apiInternal !== undefined && deployed.apiInternal !== config.apiAccess.internal) {
+    const instead = deployed.apiInternal
+      ? "reach the API from inside the VPC or over a VPN"
+      : "limit who reaches it with apiAccess.allowedCidrs";
+    problems.push({
+      path: "apiAccess.internal",
+      message: `${deployed.apiInternal} → ${config.apiAccess.internal} replaces the API load balancer (the AWS provider cannot change a load balancer's scheme: internal is force-new) under a new DNS name, while every kubeconfig, kube-public/cluster-info, kubeadm-config's controlPlaneEndpoint, the kubelets and the apiservers' serving certificates name the old one: the nodes lose the API and joins fail. Keep apiAccess.internal: ${deployed.apiInternal} and ${instead}; a cluster behind the other kind of load balancer is a new cluster (its own stack)`,
+    });
+  }
+  return problems;
+}
+
 /** Every problem of the configured change against what is deployed. */
 export function checkAgainstDeployed(
   deployed: DeployedState,
-  config: { kubernetesVersion: string; etcdTopology: string; controlPlane: { count: number }; etcd: { count: number }; restore?: { requestId: string } },
+  config: {
+    kubernetesVersion: string;
+    etcdTopology: string;
+    controlPlane: { count: number } & DeployedRole;
+    workers: DeployedRole;
+    etcd: { count: number } & DeployedRole;
+    restore?: { requestId: string };
+    ssh: { publicKey?: string };
+    apiAccess: { internal: boolean };
+  },
 ): Problem[] {
   return [
+    ...checkMachineChanges(deployed.machines, config),
     ...checkVersionChange(deployed.kubernetesVersion, config.kubernetesVersion),
     ...checkTopologyChange(deployed.etcdTopology, config.etcdTopology),
     ...checkControlPlaneRemoval(deployed.controlPlaneCount, config.controlPlane.count, config.etcdTopology === "stacked"),

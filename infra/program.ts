@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createCluster } from "./cluster";
 import { readRawConfig } from "./config";
-import { checkAgainstDeployed, readDeployedState } from "./deployedState";
+import { checkAgainstDeployed, machinesOutput, readDeployedState } from "./deployedState";
 import { ConfigError, validateOrThrow } from "./validate";
 
 /**
@@ -11,9 +11,9 @@ import { ConfigError, validateOrThrow } from "./validate";
  * (skew policy, topology); only then is the cluster declared.
  */
 export async function runProgram(): Promise<Record<string, unknown>> {
-  const { raw, sshPrivateKey, secretKeys } = readRawConfig();
+  const { raw, sshPrivateKey, secretKeys, plainSecrets } = readRawConfig();
   const clusterName = `${pulumi.getProject()}-${pulumi.getStack()}`;
-  const config = validateOrThrow(raw, { clusterName });
+  const config = validateOrThrow(raw, { clusterName, plainSecrets });
   const deployed = await readDeployedState();
   const changeProblems = checkAgainstDeployed(deployed, config);
   if (changeProblems.length > 0) throw new ConfigError(changeProblems);
@@ -35,5 +35,8 @@ export async function runProgram(): Promise<Record<string, unknown>> {
     finishedRestores: cluster.finishedRestores,
     kubernetesVersion: config.kubernetesVersion,
     etcdTopology: config.etcdTopology,
+    // Read back by the next run: what the AWS machines were built with, so that a change the provider would make to
+    // all of them at once is refused (deployedState.ts checkMachineChanges).
+    ...(config.hosts.provider === "aws" ? { machines: machinesOutput(config) } : {}),
   };
 }

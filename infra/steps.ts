@@ -87,6 +87,8 @@ export interface NodeStepArgs {
   script: pulumi.Input<string>;
   /** Secret input for the script (a kubeadm config with a token); never in argv. */
   stdin?: pulumi.Input<string>;
+  /** A script to run instead of `script` when the step is updated in place; default: `script` runs again. */
+  updateScript?: pulumi.Input<string>;
   /** A script to run when the step is deleted (sees the last run's stdout). */
   deleteScript?: pulumi.Input<string>;
   /** What of the script's streams reaches `pulumi up` output; default both. */
@@ -116,6 +118,7 @@ export function nodeStep(name: string, args: NodeStepArgs, opts: pulumi.CustomRe
       connection: args.host.connection,
       // Plain scripts stay plain: an Output per step is measurable cost at hundreds of nodes.
       create: wrapScript(args.script),
+      ...(args.updateScript !== undefined ? { update: wrapScript(args.updateScript) } : {}),
       ...(args.deleteScript !== undefined ? { delete: wrapScript(args.deleteScript) } : {}),
       ...(args.stdin !== undefined ? { stdin: pulumi.secret(args.stdin) } : {}),
       logging: args.logging ?? "stdoutAndStderr",

@@ -75,6 +75,8 @@ export interface ValidationContext {
   clusterName: string;
   /** The project's files, for the paths add-ons name (default: the working directory, where Pulumi runs the program). */
   files?: ProjectFiles;
+  /** Keys that must be secrets but that the stack holds in plain text (readRawConfig's plainSecrets): each refused. */
+  plainSecrets?: string[];
 }
 
 export function validateConfig(raw: RawConfig, context?: ValidationContext): { config: ClusterConfig; problems: [] } | { problems: Problem[] } {
@@ -89,6 +91,10 @@ export function validateConfig(raw: RawConfig, context?: ValidationContext): { c
     }
   }
   for (const [path, keys] of Object.entries(objectKeys)) r.knownKeys(path, keys);
+  for (const key of context?.plainSecrets ?? []) {
+    const command = key === "sshPrivateKey" ? "pulumi config set --secret sshPrivateKey < KEY" : `pulumi config set --secret ${key} VALUE`;
+    problems.push({ path: key, message: `is a secret, but the stack holds it in plain text: set it with \`${command}\` (the stack file then keeps it encrypted)` });
+  }
 
   const kubernetesVersion = r.string("kubernetesVersion", defaults.kubernetesVersion);
   problems.push(...checkKubernetesVersion("kubernetesVersion", kubernetesVersion));

@@ -38,6 +38,8 @@ export interface RollingUpgradeArgs {
   joined?: Map<string, pulumi.Resource>;
   /** config packages.repository: the base every package step installs from (default pkgs.k8s.io). */
   packageRepository?: string;
+  /** The release kubeadm init/join built a control plane at (its bootstrap record): see upgradeControlPlaneScript. */
+  builtAt: (node: string) => pulumi.Input<string>;
 }
 
 /**
@@ -118,7 +120,7 @@ export function createRollingUpgrade(name: string, args: RollingUpgradeArgs, par
       case "drain":
         return drainNodeScript({ runsOn: step.runsOn, node: step.node, role: action.role, kubernetesVersion: version });
       case "upgrade-control-plane":
-        return upgradeControlPlaneScript({ node: step.node, kubernetesVersion: version, mode: action.mode });
+        return pulumi.output(args.builtAt(step.node)).apply((builtAt) => upgradeControlPlaneScript({ node: step.node, kubernetesVersion: version, mode: action.mode, builtAt }));
       case "upgrade-kubelet":
         return upgradeKubeletScript({ node: step.node, kubernetesVersion: version, packageRepository: repo });
       case "uncordon":

@@ -7,6 +7,9 @@
 // - Every control plane runs the target version before any worker is touched: a kubelet must never be newer than
 //   the apiserver it talks to.
 // - At most maxUnavailable workers are drained at once; batch k+1 starts only when batch k is Ready again.
+// - A lone control plane with no workers is drained after `kubeadm upgrade apply`, as kubeadm's procedure orders it:
+//   apply's health check runs a Job that tolerates only the control-plane taint, which a cordoned only node cannot
+//   run.
 
 export type NodeRole = "control-plane" | "worker";
 
@@ -131,12 +134,20 @@ export function planUpgrade(shape: UpgradeShape): UpgradeStep[] {
   let previous = add(clusterNode, shape.snapshotOn, { kind: "snapshot" }, [preflight]);
 
   // Control planes strictly one at a time: each starts after the previous one's uncordon (Ready, pods healthy).
+  const applyBeforeDrain = controlPlanes.length === 1 && workers.length === 0;
   controlPlanes.forEach((cp, i) => {
     const role: NodeRole = "control-plane";
     const kubeadm = add(cp, cp, { kind: "upgrade-kubeadm", etcdHealthFirst: i > 0 }, [previous]);
-    const drain = add(cp, cp, { kind: "drain", role }, [kubeadm]);
-    const controlPlane = add(cp, cp, { kind: "upgrade-control-plane", mode: i === 0 ? "apply" : "node" }, [drain]);
-    const kubelet = add(cp, cp, { kind: "upgrade-kubelet" }, [controlPlane]);
+    const mode = i === 0 ? "apply" : "node";
+    let kubeletAfter: string;
+    if (applyBeforeDrain) {
+      const controlPlane = add(cp, cp, { kind: "upgrade-control-plane", mode }, [kubeadm]);
+      kubeletAfter = add(cp, cp, { kind: "drain", role }, [controlPlane]);
+    } else {
+      const drain = add(cp, cp, { kind: "drain", role }, [kubeadm]);
+      kubeletAfter = add(cp, cp, { kind: "upgrade-control-plane", mode }, [drain]);
+    }
+    const kubelet = add(cp, cp, { kind: "upgrade-kubelet" }, [kubeletAfter]);
     previous = add(cp, cp, { kind: "uncordon", role }, [kubelet]);
   });
 

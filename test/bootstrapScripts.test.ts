@@ -4,7 +4,7 @@
 import test, { ExecutionContext } from "ava";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { initControlPlaneScript } from "../infra/scripts/initControlPlane";
+import { initControlPlaneScript, initGuardScript } from "../infra/scripts/initControlPlane";
 import { joinControlPlaneScript, joinWorkerScript } from "../infra/scripts/joinNode";
 import { ClusterShape, initConfiguration, joinConfiguration } from "../infra/scripts/kubeadmConfig";
 import { aptSourceLine, minorOf, packagePin, prepareNodeScript } from "../infra/scripts/prepareNode";
@@ -298,6 +298,39 @@ test(`init on a node with admin.conf never calls kubeadm init, and keeps no copy
   t.regex(r.stderr, /\[cp-0\] init: already initialised/);
   t.is(r.stdout, "");
   t.false(existsSync(nodePath(r.root, initConfigFile)), "nothing of the configuration stays");
+});
+
+test(`init's update on a machine without admin.conf (a replaced cp-0) refuses, never running kubeadm init or reset, and names the recorded machine ${STUBS}`, async (t) => {
+  const s = secrets();
+  const config = initConfiguration({ shape, node: cp0, bootstrapToken: s.token, certificateKey: s.certificateKey });
+  const guard = initGuardScript({ node: "cp-0", recorded: { machine: "10.0.1.10", kubernetesVersion: "1.35.9", round: "2030-01-01T08:00:00.000Z" } });
+  const r = await run(t, guard, { stdin: config, setup: makeCaCert });
+  t.not(r.code, 0);
+  t.deepEqual(callsOf(r, "kubeadm"), []);
+  t.true(
+    r.stderr.includes(
+      `cp-0 has no /etc/kubernetes/admin.conf, but the stack recorded kubeadm init on machine 10.0.1.10 (Kubernetes 1.35.9, round 2030-01-01T08:00:00.000Z), and this is another machine: kubeadm init here would start a new, empty cluster. Refusing; bring back the machine that holds the cluster (or restore it from an etcd snapshot, README "Restoring"), and never replace cp-0 in place`,
+    ),
+    r.stderr,
+  );
+  assertNoLeak(t, r, [s.token, s.certificateKey, s.token.split(".")[1]]);
+  const plain = await run(t, initGuardScript({ node: "cp-0" }), { stdin: config, setup: makeCaCert });
+  t.not(plain.code, 0);
+  t.deepEqual(callsOf(plain, "kubeadm"), []);
+  t.regex(plain.stderr, /cp-0 has no \/etc\/kubernetes\/admin\.conf, but the kubeadm init of this step succeeded in an earlier run: kubeadm init here would start a new, empty cluster\./);
+});
+
+test(`init's update on the initialised machine only waits for its apiserver ${STUBS}`, async (t) => {
+  const r = await run(t, initGuardScript({ node: "cp-0" }), {
+    stdin: "",
+    setup: (root) => {
+      makeCaCert(root);
+      writeNodeFile(root, "/etc/kubernetes/admin.conf", "apiVersion: v1\nkind: Config\n", 0o600);
+    },
+  });
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(callsOf(r, "kubeadm"), []);
+  t.regex(r.stderr, /\[cp-0\] init: already initialised/);
 });
 
 test(`a failed init removes its configuration too (the next run gets it on stdin again) ${STUBS}`, async (t) => {

@@ -180,7 +180,9 @@ test("replacing a machine (pulumi up --replace) is a removal and a join: the old
     const membership = node.startsWith("worker") ? [node, `${node}-drain`, `${node}-join`, `${node}-prepare`] : [node, `${node}-join`, `${node}-prepare`, `${node}-retire`];
     // A replaced control plane also gets its own certificates step (it reports the new machine's certificates). Every
     // new machine gets credentials minted for it (a control plane: an upload under a key of its own too).
-    const reports = node.startsWith("worker") ? [] : [`${node}-certificates`, `${node}-upload-certificate-key`];
+    // Its load balancer target too: the AWS provider cannot move an attachment to another instance (targetId is
+    // force-new, infra/offline/forceNew.ts), so the new machine gets an attachment of its own.
+    const reports = node.startsWith("worker") ? [] : [`${node}-api`, `${node}-certificates`, `${node}-upload-certificate-key`];
     t.deepEqual(replaced, [...membership, `${node}-join-credentials`, ...reports].sort(), `${node}: exactly its machine, membership and credentials steps`);
     t.false(diff.some((d) => d.op === "delete" || d.op === "create"));
     for (const name of membership) t.true(byName(after, name).options.deleteBeforeReplace, `${name} is deleted (retired) before its successor exists`);

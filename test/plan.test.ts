@@ -137,12 +137,54 @@ test("every secret key (Pulumi.yaml's secret: true, and the program's secretConf
   }
 });
 
+test("a stack file holding sshPrivateKey in plain text is refused (exit 1), naming the key and the --secret command, without printing it; a secure value plans", async (t) => {
+  const value = "plain-text-private-key-in-stack-file-8e1d";
+  const dev = parse(readFileSync(join(projectDir, "Pulumi.dev.yaml"), "utf8"));
+  const withKey = (key: unknown) => ({ config: { ...dev.config, "kubeadm-ha:ssh": { ...dev.config["kubeadm-ha:ssh"], publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanTestKey test" }, "kubeadm-ha:sshPrivateKey": key } });
+  const plain = `plain-key-${process.pid}`;
+  const secure = `secure-key-${process.pid}`;
+  writeFileSync(join(projectDir, `Pulumi.${plain}.yaml`), JSON.stringify(withKey(value)));
+  writeFileSync(join(projectDir, `Pulumi.${secure}.yaml`), JSON.stringify(withKey({ secure: "v1:AAAAbm90LWRlY3J5cHRlZC1vZmZsaW5l" })));
+  try {
+    const err: any = await t.throwsAsync(plan(["--stack", plain]));
+    t.is(err.code, 1);
+    t.is(err.stderr.trim(), [
+      "Invalid configuration:",
+      "  sshPrivateKey: is a secret, but the stack holds it in plain text: set it with `pulumi config set --secret sshPrivateKey < KEY` (the stack file then keeps it encrypted)",
+    ].join("\n"));
+    t.false(`${err.stdout}${err.stderr}`.includes(value));
+    const { stdout } = await plan(["--stack", secure]);
+    t.regex(stdout, /^kubeadm-ha plan for stack "secure-key-\d+": \d+ resources/);
+  } finally {
+    rmSync(join(projectDir, `Pulumi.${plain}.yaml`), { force: true });
+    rmSync(join(projectDir, `Pulumi.${secure}.yaml`), { force: true });
+  }
+});
+
 test("secret values are filtered from printed text as the Pulumi CLI does: JSON-escaped too, not when shorter than 3 or true/false", (t) => {
   t.is(maskSecretValues("key=abc123 again abc123", ["abc123"]), "key=[secret] again [secret]");
   t.is(maskSecretValues('{"k":"line1\\nline2"}', ["line1\nline2"]), '{"k":"[secret]"}');
   t.is(maskSecretValues("ab true false", ["ab", "true", "False"]), "ab true false");
   t.is(maskSecretValues("token abcdef.0123", ["abcdef", "abcdef.0123"]), "token [secret]");
   t.is(maskSecretValues("unchanged", []), "unchanged");
+});
+
+test("--json is one JSON document on stdout even when the program logs: its log lines go to stderr", async (t) => {
+  // A stack that declares a restore: the --set run sees it finished (the stack's own evaluation ran it) and logs so.
+  const stack = `json-log-${process.pid}`;
+  const stackFile = join(projectDir, `Pulumi.${stack}.yaml`);
+  const dev = parse(readFileSync(join(projectDir, "Pulumi.dev.yaml"), "utf8"));
+  writeFileSync(stackFile, JSON.stringify({ config: { ...dev.config, "kubeadm-ha:restore": { snapshot: "/var/lib/etcd-snapshots/snap-1.db", requestId: "r1" } } }));
+  try {
+    const { stdout, stderr } = await plan(["--stack", stack, "--set", "workers.count=3", "--json"]);
+    t.regex(stderr, /restore r1 finished in an earlier run: nothing runs again/);
+    t.false(stdout.includes("finished in an earlier run"));
+    t.is(JSON.parse(stdout).stack, stack);
+    const { stdout: text } = await plan(["--stack", stack, "--set", "workers.count=3"]);
+    t.regex(text, /restore r1 finished in an earlier run/, "without --json the log stays with the plan on stdout");
+  } finally {
+    rmSync(stackFile, { force: true });
+  }
 });
 
 test("the usage lists every flag, --show-secrets included", async (t) => {
@@ -225,4 +267,11 @@ test("the skew guard reads the deployed version: a downgrade and a skipped minor
   t.regex(skip!.message, /kubernetesVersion: 1\.37\.0 skips a minor/);
   const up = await evaluateDev(["kubernetesVersion=1.36.3"], deployed);
   t.is(up.stackOutputs.kubernetesVersion, "1.36.3");
+});
+
+test("npm run plan shows a flip of apiAccess.internal as the provider would do it (the load balancer replaced) and notes that a deployed stack refuses it", async (t) => {
+  const { stdout } = await plan(["--set", "apiAccess.internal=true"]);
+  t.regex(stdout, /\n {2}replace \(internal, subnets\) aws:lb\/loadBalancer:LoadBalancer api-nlb\n/);
+  t.regex(stdout, /\n {2}replace \(loadBalancerArn\) aws:lb\/listener:Listener api-api\n/);
+  t.regex(stdout, /\nNote: apiAccess\.internal: shown as the provider would do it; a deployed stack refuses this change at preview: false → true replaces the API load balancer /);
 });

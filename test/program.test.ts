@@ -1,13 +1,17 @@
 // The whole program through the capturing engine (Pulumi's mock monitor, every registration recorded).
 import test from "ava";
 import { parse } from "yaml";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { configKeys, isUnset, secretConfigKeys } from "../infra/config";
+import * as pulumi from "@pulumi/pulumi";
+import { configKeys, isUnset, projectName, readRawConfig, secretConfigKeys } from "../infra/config";
+import { evaluate } from "../infra/offline/engine";
+import { runProgram } from "../infra/program";
 import { certificateDefaults } from "../lifecycle/defaults";
 import { defaults } from "../infra/defaults";
 import { Evaluation } from "../infra/offline/engine";
-import { byName, byType, evaluateDev, projectDir, waitsFor } from "./support/program";
+import { byName, byType, devConfig, evaluateDev, projectDir, waitsFor } from "./support/program";
 
 const INSTANCE = "aws:ec2/instance:Instance";
 const COMMAND = "command:remote:Command";
@@ -277,6 +281,39 @@ test("invalid config fails before any resource is registered", async (t) => {
     "  workers.maxUnavailable: must be at least 1 (workers drained at a time during an upgrade), got 0",
   ].join("\n"));
   t.deepEqual((err as any).registeredTypes, ["pulumi:pulumi:Stack"], "only the stack itself, nothing to build");
+});
+
+test("sshPrivateKey set in plain text (not with pulumi config set --secret) fails before any resource is registered, naming the key and the --secret command; as a secret it runs", async (t) => {
+  const value = "plain-text-private-key-3f9a";
+  const { config } = devConfig(["ssh.publicKey=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanTestKey test", `sshPrivateKey=${value}`]);
+  const err = await t.throwsAsync(evaluate({ project: projectName, stack: "dev", config, secretKeys: [], program: runProgram }));
+  t.is(err?.message, [
+    "Invalid configuration:",
+    "  sshPrivateKey: is a secret, but the stack holds it in plain text: set it with `pulumi config set --secret sshPrivateKey < KEY` (the stack file then keeps it encrypted)",
+  ].join("\n"));
+  t.false(err!.message.includes(value), "the value itself is never printed");
+  t.deepEqual((err as any).registeredTypes, ["pulumi:pulumi:Stack"], "only the stack itself, nothing to build");
+  const ok = await evaluate({ project: projectName, stack: "dev", config, secretKeys: [`${projectName}:sshPrivateKey`], program: runProgram });
+  t.true(ok.resources.length > 1);
+});
+
+test("a key Pulumi.yaml declares secret: true is refused in plain text too; readRawConfig names the plain ones (the SDK's isConfigSecret), never a secret or unset one", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "secret-keys-"));
+  try {
+    writeFileSync(join(dir, "Pulumi.yaml"), "name: kubeadm-ha\nruntime: nodejs\nconfig:\n  addons:\n    type: array\n    secret: true\n  images:\n    type: object\n");
+    const addons = JSON.stringify([{ name: "demo", kustomize: { directory: "addons/demo" } }]);
+    const config = { [`${projectName}:addons`]: addons, [`${projectName}:images`]: JSON.stringify({ repository: "registry.example.com/k8s" }), [`${projectName}:sshPrivateKey`]: "k" };
+    pulumi.runtime.setAllConfig(config, [`${projectName}:sshPrivateKey`]);
+    t.deepEqual(readRawConfig(dir).plainSecrets, ["addons"]);
+    pulumi.runtime.setAllConfig(config, []);
+    t.deepEqual(readRawConfig(dir).plainSecrets, ["addons", "sshPrivateKey"]);
+    pulumi.runtime.setAllConfig(config, [`${projectName}:addons`, `${projectName}:sshPrivateKey`]);
+    t.deepEqual(readRawConfig(dir).plainSecrets, []);
+    pulumi.runtime.setAllConfig({ [`${projectName}:images`]: "{}" }, []);
+    t.deepEqual(readRawConfig(dir).plainSecrets, [], "an unset key is no plain secret");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("Pulumi.yaml declares every key but the secret ones, each with a default (the real CLI requires a value for a declared key without one), and its defaults are the program's", (t) => {

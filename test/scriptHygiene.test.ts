@@ -16,6 +16,11 @@ test("every blocking call in every generated script is bounded (timeout, or the 
   t.deepEqual(found, []);
 });
 
+test("no generated script sets ETCDCTL_API: etcdctl 3.4 and later speak v3 by default, and etcdctl 3.6 warns about the variable on every call", (t) => {
+  const found = sampleScripts().filter((s) => s.script.includes("ETCDCTL_API")).map((s) => s.name);
+  t.deepEqual(found, []);
+});
+
 test("the bound reader: flags unbounded calls in code, not in strings, comments or array literals; accepts timeout, retry+timeout and own deadlines", (t) => {
   const script = [
     "systemctl restart kubelet",
@@ -29,7 +34,7 @@ test("the bound reader: flags unbounded calls in code, not in strings, comments 
     "curl -fsS https://x",
     // bounded, or not code:
     "timeout 5 kubectl get nodes",
-    "timeout 60 env ETCDCTL_API=3 etcdctl endpoint health",
+    "timeout 60 env ETCDCTL_DIAL_TIMEOUT=3s etcdctl endpoint health",
     "retry 3 10 timeout 600 snap install aws-cli --classic",
     "curl -fsS --max-time 5 https://x",
     "flock -w 30 9",

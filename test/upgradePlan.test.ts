@@ -8,6 +8,7 @@ import { planUpgrade, UpgradeShape, UpgradeStep, workerBatches } from "../lifecy
 const cps = (n: number) => Array.from({ length: n }, (_, i) => `cp-${i}`);
 const ws = (n: number) => Array.from({ length: n }, (_, i) => `worker-${i}`);
 const cpSteps = (cp: string) => ["upgrade-kubeadm", "drain", "upgrade-control-plane", "upgrade-kubelet", "uncordon"].map((s) => `${cp}-${s}`);
+const applyFirstSteps = (cp: string) => ["upgrade-kubeadm", "upgrade-control-plane", "drain", "upgrade-kubelet", "uncordon"].map((s) => `${cp}-${s}`);
 
 /** The partial order: for each step, every step it waits for, directly or not. */
 function ancestors(plan: UpgradeStep[]): Map<string, Set<string>> {
@@ -71,6 +72,16 @@ test("3 control planes, no workers: pre-flight, snapshot, then each control plan
 function workerOrder(plan: UpgradeStep[]) {
   return plan.filter((s) => s.node.startsWith("worker-")).map((s) => ({ id: s.id, runsOn: s.runsOn, after: s.after }));
 }
+
+test("one control plane, no workers: kubeadm upgrade apply before the drain (kubeadm's order: its health-check Job cannot run on a cordoned only node), then kubelet and uncordon; with a worker the drain comes first again", (t) => {
+  const plan = planUpgrade({ controlPlanes: cps(1), workers: [], maxUnavailable: 1, snapshotOn: "cp-0" });
+  const ids = ["cluster-upgrade-preflight", "cluster-upgrade-snapshot", "cp-0-upgrade-kubeadm", "cp-0-upgrade-control-plane", "cp-0-drain", "cp-0-upgrade-kubelet", "cp-0-uncordon"];
+  t.deepEqual(plan.map((s) => s.id), ids);
+  t.deepEqual(plan.map((s) => s.after), ids.map((_, i) => (i === 0 ? [] : [ids[i - 1]])));
+  t.deepEqual(plan.find((s) => s.id === "cp-0-upgrade-control-plane")!.action, { kind: "upgrade-control-plane", mode: "apply" });
+  const withWorker = planUpgrade({ controlPlanes: cps(1), workers: ws(1), maxUnavailable: 1, snapshotOn: "cp-0" });
+  t.deepEqual(withWorker.filter((s) => s.node === "cp-0").map((s) => s.id), cpSteps("cp-0"), "the Job can run on a worker: drain first");
+});
 
 test("3 workers, batch 2: workers 0 and 1 after the last control plane, worker 2 after both are uncordoned", (t) => {
   const plan = planUpgrade({ controlPlanes: cps(3), workers: ws(3), maxUnavailable: 2, snapshotOn: "cp-0" });
@@ -149,9 +160,11 @@ test("model check over 1-7 control planes, 0-50 workers, batch 1-60: the invaria
       if (ids.size !== plan.length) return false;
       if (plan.filter((x) => x.after.length === 0).map((x) => x.id).join() !== "cluster-upgrade-preflight") return false;
 
-      // Every control plane has its five steps in order; every worker exactly drain, upgrade, uncordon, in order.
+      // Every control plane has its five steps in order (a lone control plane without workers: apply before its
+      // drain); every worker exactly drain, upgrade, uncordon, in order.
+      const alone = shape.controlPlanes.length === 1 && shape.workers.length === 0;
       for (const cp of shape.controlPlanes) {
-        const own = cpSteps(cp);
+        const own = alone ? applyFirstSteps(cp) : cpSteps(cp);
         if (!own.every((x) => ids.has(x))) return false;
         for (let i = 1; i < own.length; i++) if (!precedes(own[i - 1], own[i])) return false;
       }

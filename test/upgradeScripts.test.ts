@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { drainNodeScript, drainsNotReadyNodes } from "../lifecycle/scripts/drain";
 import { drainDefaults } from "../lifecycle/defaults";
 import { uncordonNodeScript } from "../lifecycle/scripts/uncordon";
-import { upgradeControlPlaneScript } from "../lifecycle/scripts/upgradeControlPlane";
+import { controlPlaneUpgradeRecord, upgradeControlPlaneScript } from "../lifecycle/scripts/upgradeControlPlane";
 import { upgradeKubeadmScript } from "../lifecycle/scripts/upgradeKubeadm";
 import { upgradeKubeletScript } from "../lifecycle/scripts/upgradeKubelet";
 import { upgradeWorkerScript } from "../lifecycle/scripts/upgradeWorker";
@@ -246,10 +246,10 @@ test(`further control planes: upgrade-kubeadm checks every etcd member first and
   const firstApt = calls.findIndex((l) => /^apt-(get|mark) /.test(l));
   t.true(lastExec >= 0 && firstApt > lastExec, "etcd checked on all three members before any package change");
 
-  const noKubeadm = await run(t, upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", timeouts: fast }), { seed: cluster(FROM, { serverVersion: TO }) });
+  const noKubeadm = await run(t, upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", builtAt: FROM, timeouts: fast }), { seed: cluster(FROM, { serverVersion: TO }) });
   t.not(noKubeadm.code, 0);
   t.regex(noKubeadm.stderr, /kubeadm on cp-1 is 'v1\.35\.9', not v1\.36\.0: the upgrade-kubeadm step installs it first/);
-  const node = await run(t, upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", timeouts: fast }), { root, node: "cp-1" });
+  const node = await run(t, upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", builtAt: FROM, timeouts: fast }), { root, node: "cp-1" });
   t.is(node.code, 0, node.stderr);
   t.deepEqual(callsOf(node, "kubeadm").filter((a) => a[0] === "upgrade"), [["upgrade", "node"]]);
   t.regex(read(root, "/etc/kubernetes/manifests/kube-apiserver.yaml"), /kube-apiserver:v1\.36\.0/);
@@ -279,7 +279,7 @@ test("the drain defaults finish on a NotReady node: the attempt after the evicti
 });
 
 test(`cp-0 after a partial kubeadm upgrade apply (manifests at the target, kubeadm-config behind): apply runs again; once kubeadm-config names the target too, nothing runs ${STUBS}`, async (t) => {
-  const script = upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: TO, mode: "apply", timeouts: fast });
+  const script = upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: TO, mode: "apply", builtAt: FROM, timeouts: fast });
   // kubeadm died after the control-plane phase: the manifests and the apiserver are at the target, kubeadm-config not.
   const seed = cluster(FROM, { controlPlaneVersion: TO, serverVersion: TO, clusterConfigVersion: FROM, packages: { kubeadm: `${TO}-1.1`, kubelet: `${FROM}-1.1`, kubectl: `${FROM}-1.1` } });
   const partial = await run(t, script, { seed });
@@ -289,7 +289,56 @@ test(`cp-0 after a partial kubeadm upgrade apply (manifests at the target, kubea
   t.regex(partial.stderr, /kubeadm-config names 'v1\.35\.9'/);
   t.is(r.code, 0, r.stderr);
   t.deepEqual(mutations(r), [], "kubeadm-config now names the target (apply wrote it): the rerun skips");
-  t.regex(r.stderr, /already runs v1\.36\.0 and kubeadm-config names it/);
+  t.regex(r.stderr, /kubeadm upgrade apply v1\.36\.0 finished on cp-0 \(its record, every component manifest and kubeadm-config name v1\.36\.0\)/);
+});
+
+test(`cp-1 whose kubeadm upgrade node failed after the kube-apiserver manifest (controller-manager and scheduler behind) runs kubeadm upgrade node again; once it finished and recorded it, nothing runs ${STUBS}`, async (t) => {
+  const script = upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", builtAt: FROM, timeouts: fast });
+  const seed = cluster(FROM, { serverVersion: TO, packages: { kubeadm: `${TO}-1.1`, kubelet: `${FROM}-1.1`, kubectl: `${FROM}-1.1` } });
+  const base = await run(t, "#!/usr/bin/env bash\ntrue\n", { seed, node: "cp-1" });
+  writeFileSync(join(stubState(base.root), "kubeadm-dies-after-apiserver"), "");
+  const failed = await run(t, script, { root: base.root, node: "cp-1" });
+  t.not(failed.code, 0, "kubeadm upgrade node failed midway");
+  t.regex(read(base.root, "/etc/kubernetes/manifests/kube-apiserver.yaml"), /kube-apiserver:v1\.36\.0/);
+  t.regex(read(base.root, "/etc/kubernetes/manifests/kube-controller-manager.yaml"), /kube-controller-manager:v1\.35\.9/);
+  t.false(existsSync(nodePath(base.root, controlPlaneUpgradeRecord)), "no record of a failed kubeadm");
+
+  const rerun = await run(t, script, { root: base.root, node: "cp-1" });
+  t.is(rerun.code, 0, rerun.stderr);
+  t.deepEqual(callsOf(rerun, "kubeadm").filter((a) => a[0] === "upgrade"), [["upgrade", "node"]], "the rerun runs kubeadm upgrade node although the apiserver manifest names the target");
+  t.regex(rerun.stderr, /no record that kubeadm upgrade node v1\.36\.0 finished here .*; not at v1\.36\.0: kube-controller-manager kube-scheduler: kubeadm upgrade node runs again/);
+  for (const c of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]) t.regex(read(base.root, `/etc/kubernetes/manifests/${c}.yaml`), new RegExp(`${c}:v1\\.36\\.0`));
+  t.regex(read(base.root, controlPlaneUpgradeRecord), /^v1\.36\.0\n[0-9a-f]{64} {2}\S+\/kube-apiserver\.yaml\n(.*\n)*[0-9a-f]{64} {2}\S+\/var\/lib\/kubelet\/config\.yaml\n$/);
+
+  const done = await run(t, script, { root: base.root, node: "cp-1" });
+  t.is(done.code, 0, done.stderr);
+  t.deepEqual(callsOf(done, "kubeadm").filter((a) => a[0] === "upgrade"), [], "finished: the record, every manifest and the kubelet configuration at the target");
+  t.regex(done.stderr, /kubeadm upgrade node v1\.36\.0 finished on cp-1/);
+
+  // A file kubeadm wrote that changed since (here the kubelet configuration) is not what kubeadm finished: it runs again.
+  writeNodeFile(base.root, "/var/lib/kubelet/config.yaml", "# changed by hand\n");
+  const changed = await run(t, script, { root: base.root, node: "cp-1" });
+  t.is(changed.code, 0, changed.stderr);
+  t.regex(changed.stderr, /the upgrade record: a file kubeadm wrote has changed since/);
+  t.deepEqual(callsOf(changed, "kubeadm").filter((a) => a[0] === "upgrade"), [["upgrade", "node"]]);
+});
+
+test(`cp-0 with every manifest and kubeadm-config at the target but no record (apply failed after upload-config, or ran before the record existed) runs kubeadm upgrade apply again; a node built at the target needs no record ${STUBS}`, async (t) => {
+  const seed = cluster(FROM, { controlPlaneVersion: TO, serverVersion: TO, clusterConfigVersion: TO, packages: { kubeadm: `${TO}-1.1`, kubelet: `${FROM}-1.1`, kubectl: `${FROM}-1.1` } });
+  const script = upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: TO, mode: "apply", builtAt: FROM, timeouts: fast });
+  const r = await run(t, script, { seed });
+  t.is(r.code, 0, r.stderr);
+  t.true(mutations(r).includes(`kubeadm upgrade apply -y v${TO}`), "kubeadm-config at the target is no proof that apply finished");
+  t.regex(r.stderr, /no record that kubeadm upgrade apply v1\.36\.0 finished here/);
+  t.regex(read(r.root, controlPlaneUpgradeRecord), /^v1\.36\.0\n/);
+  const again = await run(t, script, { root: r.root });
+  t.deepEqual(mutations(again), []);
+
+  // Built at the target by kubeadm init (its bootstrap record): nothing to finish, no record needed.
+  const built = await run(t, upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: TO, mode: "apply", builtAt: TO, timeouts: fast }), { seed: cluster(TO) });
+  t.is(built.code, 0, built.stderr);
+  t.deepEqual(mutations(built), []);
+  t.regex(built.stderr, /the control plane on cp-0 was built at v1\.36\.0 by kubeadm and never upgraded: nothing to do/);
 });
 
 test(`an earlier bootstrap's kubeadm configurations (bootstrap token, certificate key) are removed by the node's next upgrade step, even one with nothing to upgrade ${STUBS}`, async (t) => {
@@ -315,7 +364,7 @@ test(`an earlier bootstrap's kubeadm configurations (bootstrap token, certificat
 test(`every upgrade step that changes a node refuses on a machine whose kubelet is another node, before changing anything ${STUBS}`, async (t) => {
   const steps = [
     upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }),
-    upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", timeouts: fast }),
+    upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: TO, mode: "node", builtAt: FROM, timeouts: fast }),
     upgradeKubeletScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }),
     upgradeWorkerScript({ node: "cp-1", kubernetesVersion: TO, timeouts: fast }),
   ];

@@ -3,15 +3,22 @@
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { projectName, secretConfigKeys } from "../config";
+import { projectName, secretKeysOf } from "../config";
 import { addonInstallTypes, countByType, renderAddon } from "./addonObjects";
 import { Evaluation, Registration, secretMarker } from "./engine";
+import { forceNewChanges } from "./forceNew";
 
 export interface StackConfig {
   /** `namespace:key` to the value Pulumi passes (strings; objects and arrays as JSON). */
   config: Record<string, string>;
   /** Keys whose values are secret: the stack file's secure values and every key Pulumi.yaml declares secret. */
   secretKeys: string[];
+  /**
+   * The keys the Pulumi CLI would hand the program as secrets: secretKeys but those the stack file holds in plain
+   * text (the program refuses them, as a `pulumi config set` without --secret). A `--set` of a secret key stands for
+   * `pulumi config set --secret`.
+   */
+  secureKeys: string[];
 }
 
 /**
@@ -25,6 +32,7 @@ export function loadStackConfig(projectDir: string, stack: string): StackConfig 
   const stackDoc = parse(readFileSync(stackFile, "utf8")) ?? {};
   const values: Record<string, unknown> = {};
   const secretKeys = new Set(declaredSecretKeys(project));
+  const plain = new Set<string>();
   for (const [key, decl] of Object.entries<any>(project.config ?? {})) {
     if (decl && typeof decl === "object" && "default" in decl) values[`${projectName}:${key}`] = decl.default;
   }
@@ -35,17 +43,15 @@ export function loadStackConfig(projectDir: string, stack: string): StackConfig 
       secretKeys.add(fullKey);
     } else {
       values[fullKey] = value;
+      if (secretKeys.has(fullKey)) plain.add(fullKey);
     }
   }
-  return { config: toPulumiStrings(values), secretKeys: [...secretKeys] };
+  return { config: toPulumiStrings(values), secretKeys: [...secretKeys], secureKeys: [...secretKeys].filter((k) => !plain.has(k)) };
 }
 
 /** The `namespace:key` of every secret config key: those a parsed Pulumi.yaml declares `secret: true`, and secretConfigKeys. */
 export function declaredSecretKeys(project: { config?: Record<string, unknown> }): string[] {
-  const declared = Object.entries<any>(project.config ?? {})
-    .filter(([, decl]) => decl !== null && typeof decl === "object" && decl.secret === true)
-    .map(([key]) => (key.includes(":") ? key : `${projectName}:${key}`));
-  return [...new Set([...declared, ...secretConfigKeys.map((k) => `${projectName}:${k}`)])];
+  return secretKeysOf(project).map((k) => (k.includes(":") ? k : `${projectName}:${k}`));
 }
 
 /**
@@ -134,8 +140,12 @@ function topKey(path: string): string {
 
 /**
  * The diff Pulumi would show going from `before` to `after`: a key in ignoreChanges is never a change; a changed key
- * in replaceOnChanges (command triggers included) replaces; any other changed input is an in-place update; a
- * resource on one side only is a create or a delete; a resource named in `replaced` (`--replace`) is replaced.
+ * in replaceOnChanges (command triggers included) replaces, and so does a changed force-new property of the provider
+ * (forceNew.ts); any other changed input is an in-place update; a resource on one side only is a create or a delete; a
+ * resource named in `replaced` (`--replace`) is replaced. A replaced resource's outputs are unknown until it exists
+ * (as in `pulumi preview`): every input of another resource that depends on it counts as changed, and replaces that
+ * resource too where the input is force-new or in its replaceOnChanges. Registrations come in dependency order, so
+ * one pass carries a replacement down the graph (a new key pair → every instance → their load balancer targets).
  * Components carry no inputs and are left out.
  */
 export function diffEvaluations(before: Evaluation, after: Evaluation, replaced: string[] = []): DiffEntry[] {
@@ -143,6 +153,7 @@ export function diffEvaluations(before: Evaluation, after: Evaluation, replaced:
   const a = custom(before);
   const b = custom(after);
   const entries: DiffEntry[] = [];
+  const replacedUrns = new Set<string>();
   for (const [urn, next] of b) {
     const prev = a.get(urn);
     if (!prev) {
@@ -151,15 +162,23 @@ export function diffEvaluations(before: Evaluation, after: Evaluation, replaced:
     }
     if (replaced.includes(next.name)) {
       entries.push({ urn, type: next.type, op: "change", keys: [], replace: true });
+      replacedUrns.add(urn);
       continue;
     }
     const ignored = new Set(next.options.ignoreChanges.map(topKey));
+    const unknown = new Set(
+      Object.entries(next.propertyDependencies)
+        .filter(([k, deps]) => !ignored.has(k) && deps.some((d) => replacedUrns.has(d)))
+        .map(([k]) => k),
+    );
     const keys = [...new Set([...Object.keys(prev.inputs), ...Object.keys(next.inputs)])]
-      .filter((k) => !ignored.has(k) && stable(prev.inputs[k]) !== stable(next.inputs[k]))
+      .filter((k) => !ignored.has(k) && (unknown.has(k) || stable(prev.inputs[k]) !== stable(next.inputs[k])))
       .sort();
     if (keys.length === 0) continue;
     const replaceOn = new Set(next.options.replaceOnChanges.map(topKey));
-    entries.push({ urn, type: next.type, op: "change", keys, replace: keys.some((k) => replaceOn.has(k)) });
+    const replace = keys.some((k) => replaceOn.has(k)) || forceNewChanges(next.type, prev.inputs, next.inputs, unknown).some((path) => !ignored.has(topKey(path)));
+    if (replace) replacedUrns.add(urn);
+    entries.push({ urn, type: next.type, op: "change", keys, replace });
   }
   for (const [urn, prev] of a) {
     if (!b.has(urn)) entries.push({ urn, type: prev.type, op: "delete", keys: [], replace: false });

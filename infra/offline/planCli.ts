@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { format } from "node:util";
 import { projectName } from "../config";
 import { runProgram } from "../program";
+import { machineChangeKeys } from "../deployedState";
 import { ConfigError } from "../validate";
 import { Evaluation, evaluate } from "./engine";
 import { applyOverrides, diffEvaluations, loadStackConfig, mapStrings, maskSecretValues, renderHuman, renderJson, secretConfigValues } from "./plan";
@@ -12,9 +13,11 @@ import { applyOverrides, diffEvaluations, loadStackConfig, mapStrings, maskSecre
 export const usage = [
   "usage: npm run plan -- [--stack NAME] [--set KEY=VALUE]... [--replace NAME]... [--json] [--show-secrets]",
   "  --stack NAME      the stack file Pulumi.NAME.yaml (default dev)",
-  "  --set KEY=VALUE   override a config value (dotted paths reach inside objects; VALUE is YAML); shows the diff",
+  "  --set KEY=VALUE   override a config value (dotted paths reach inside objects; VALUE is YAML); shows the diff;",
+  "                    a secret key (sshPrivateKey) set so counts as pulumi config set --secret",
   "  --replace NAME    replace a resource, as pulumi up --replace would; shows the diff",
-  "  --json            one JSON document: config, resources (inputs, outputs, options, dependencies), diff",
+  "  --json            one JSON document on stdout: config, resources (inputs, outputs, options, dependencies), diff;",
+  "                    the program's log lines go to stderr",
   "  --show-secrets    print secret values (kubeadm init/join configuration, tokens, keys) in plain text,",
   "                    as pulumi preview --show-secrets; without it every secret prints as [secret]",
   "  --help            this text",
@@ -70,8 +73,10 @@ async function main(): Promise<number> {
   const config = applyOverrides(base.config, args.sets);
   const secrets = secretConfigValues([base.config, config], base.secretKeys);
   const mask = (s: string) => (args.showSecrets ? s : maskSecretValues(s, secrets));
+  // With --json, stdout holds the one document: the program's log lines (Pulumi's runtime prints info with
+  // console.log when offline) go to stderr.
   for (const level of ["log", "info", "warn", "error"] as const) {
-    const write = console[level].bind(console);
+    const write = args.json && (level === "log" || level === "info") ? console.error.bind(console) : console[level].bind(console);
     console[level] = (...parts: unknown[]) => write(mask(format(...parts)));
   }
   try {
@@ -90,7 +95,7 @@ async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, c
   const notes: string[] = [];
   if (args.sets.length > 0 || args.replace.length > 0) {
     // The stack's own config stands for what is deployed: its evaluation gives the "previous outputs".
-    const before = await evaluateStack(args.stack, base.config, base.secretKeys);
+    const before = await evaluateStack(args.stack, base.config, base.secureKeys);
     const deployed = { ...before.stackOutputs };
     const topology = config[`${projectName}:etcdTopology`];
     if (topology !== undefined && topology !== deployed.etcdTopology) {
@@ -99,10 +104,18 @@ async function planStack(args: Args, base: ReturnType<typeof loadStackConfig>, c
       notes.push(`etcdTopology ${deployed.etcdTopology} → ${topology}: shown as a new stack would be built; a deployed stack refuses this switch at preview.`);
       delete deployed.etcdTopology;
     }
-    evaluation = await evaluateStack(args.stack, config, base.secretKeys, deployed, args.replace);
+    evaluation = await evaluateStack(args.stack, config, base.secureKeys, deployed, args.replace).catch((err: unknown) => {
+      // A deployed stack refuses a change the AWS provider would make to every machine at once (pulumi preview fails
+      // naming the key); the plan shows what the provider would do, and says so.
+      const refused = err instanceof ConfigError ? err.problems.filter((p) => machineChangeKeys.includes(p.path)) : [];
+      if (refused.length === 0 || refused.length !== (err as ConfigError).problems.length) throw err;
+      for (const p of refused) notes.push(`${p.path}: shown as the provider would do it; a deployed stack refuses this change at preview: ${p.message}`);
+      delete deployed.machines;
+      return evaluateStack(args.stack, config, base.secureKeys, deployed, args.replace);
+    });
     diff = diffEvaluations(before, evaluation, args.replace);
   } else {
-    evaluation = await evaluateStack(args.stack, base.config, base.secretKeys);
+    evaluation = await evaluateStack(args.stack, base.config, base.secureKeys);
   }
   const seconds = (performance.now() - started) / 1000;
   if (args.json) {

@@ -7,7 +7,7 @@ import {
   waitEtcdClusterHealthyScript,
 } from "./etcdMember";
 import { haproxyConfig, installApiEndpointScript, keepalivedConfig, keepalivedPlan } from "./apiEndpoint";
-import { initControlPlaneScript } from "./initControlPlane";
+import { initControlPlaneScript, initGuardScript } from "./initControlPlane";
 import { joinControlPlaneScript, joinWorkerScript } from "./joinNode";
 import { prepareNodeScript } from "./prepareNode";
 import { readKubeconfigScript } from "./readKubeconfig";
@@ -29,6 +29,7 @@ export function sampleScripts(): SampleScript[] {
     { name: "prepareNodeScript (1.35.9)", script: prepareNodeScript({ node: "cp-0", kubernetesVersion: "1.35.9" }) },
     { name: "prepareNodeScript (1.30.0)", script: prepareNodeScript({ node: "worker-0", kubernetesVersion: "1.30.0" }) },
     { name: "initControlPlaneScript", script: initControlPlaneScript({ node: "cp-0" }) },
+    { name: "initGuardScript", script: initGuardScript({ node: "cp-0", recorded: { machine: "10.0.1.10", kubernetesVersion: "1.35.9", round: "2030-01-01T08:00:00.000Z" } }) },
     {
       name: "joinControlPlaneScript (stacked etcd)",
       script: joinControlPlaneScript({ node: "cp-1", stackedEtcd: true }),

@@ -454,7 +454,7 @@ CERT="$R"${shellQuote(etcdPaths.serverCert)}
 KEY="$R"${shellQuote(etcdPaths.serverKey)}
 
 etcd_ctl() {
-  ETCDCTL_API=3 timeout 30 "$ETCDCTL" --endpoints="$ENDPOINTS" --cacert="$CA_CERT" --cert="$CERT" --key="$KEY" \
+  timeout 30 "$ETCDCTL" --endpoints="$ENDPOINTS" --cacert="$CA_CERT" --cert="$CERT" --key="$KEY" \
     --dial-timeout=3s --command-timeout=5s "$@"
 }
 

@@ -64,3 +64,40 @@ log "apiserver ready"
 `;
   return nodeScript({ node: args.node, step: "init" }, body);
 }
+
+/** What the stack recorded of cp-0's day-one init (its `bootstrap` entry): on which machine, at which version and round. */
+export interface RecordedInit {
+  machine: string;
+  kubernetesVersion: string;
+  round: string;
+}
+
+/**
+ * The init step's `update`: what runs when Pulumi updates cp-0's init in place (a new connection: a new address, a
+ * replaced machine, pinned host keys). Invariant: it never runs kubeadm init or kubeadm reset. An update exists only
+ * once a create of this step succeeded, so the cluster was initialised; a machine without /etc/kubernetes/admin.conf is
+ * therefore not the machine that holds the cluster (a replaced or reinstalled cp-0), and kubeadm init on it would start
+ * a new, empty cluster with a new CA beside the one every node trusts. It refuses, with the stack's record of the init
+ * when the machine differs from it (`recorded`); on the initialised machine it only waits for the local apiserver.
+ * Stdin (the ignored day-one configuration) is not read.
+ */
+export function initGuardScript(args: { node: string; recorded?: RecordedInit }): string {
+  const where = args.recorded
+    ? `the stack recorded kubeadm init on machine ${args.recorded.machine} (Kubernetes ${args.recorded.kubernetesVersion}, round ${args.recorded.round}), and this is another machine`
+    : "the kubeadm init of this step succeeded in an earlier run";
+  const refusal = `${args.node} has no /etc/kubernetes/admin.conf, but ${where}: kubeadm init here would start a new, empty cluster. Refusing; bring back the machine that holds the cluster (or restore it from an etcd snapshot, README "Restoring"), and never replace ${args.node} in place`;
+  const body = String.raw`
+ADMIN_CONF="$R/etc/kubernetes/admin.conf"
+CA_CERT="$R/etc/kubernetes/pki/ca.crt"
+${nodeIdentityBash}
+require_node_identity "check its kubeadm init"
+[ -f "$ADMIN_CONF" ] || die ${shellQuote(refusal)}
+log "already initialised ($ADMIN_CONF exists): nothing to do"
+apiserver_ready() {
+  [ "$(curl -fsk --max-time 5 https://127.0.0.1:6443/readyz 2>/dev/null)" = ok ]
+}
+wait_until ${stepTimeouts.kubeadmInit} "the local apiserver's /readyz" apiserver_ready
+[ -s "$CA_CERT" ] || die "no cluster CA at $CA_CERT"
+`;
+  return nodeScript({ node: args.node, step: "init" }, body);
+}

@@ -197,7 +197,7 @@ export function etcdFragment(builder: string, etcd: EtcdHealthTarget, timeouts: 
         "etcd_health() {",
         "  local e rc=0",
         "  if command -v etcdctl >/dev/null 2>&1; then",
-        '    ETCDCTL_API=3 timeout 60 etcdctl --endpoints="$ETCD_ENDPOINTS" --dial-timeout=3s --command-timeout=5s \\',
+        '    timeout 60 etcdctl --endpoints="$ETCD_ENDPOINTS" --dial-timeout=3s --command-timeout=5s \\',
         '      --cacert="$ETCD_CA" --cert="$ETCD_CERT" --key="$ETCD_KEY" endpoint health',
         "    return",
         "  fi",

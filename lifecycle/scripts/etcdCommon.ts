@@ -199,7 +199,7 @@ if [ -n "$ETCDUTL" ] && [ ! -x "$ETCDUTL" ]; then die "etcdutl not found at $ETC
 etcdctl_tls() {
   local limit=$1
   shift
-  timeout "$limit" env ETCDCTL_API=3 "$ETCDCTL" --cacert="$CACERT" --cert="$CERT" --key="$KEY" "$@"
+  timeout "$limit" "$ETCDCTL" --cacert="$CACERT" --cert="$CERT" --key="$KEY" "$@"
 }
 # ca_fingerprint: the sha256 of the etcd CA certificate (DER) this member trusts. Which etcd a snapshot is of: a
 # cluster rebuilt under the same name has a new CA.
@@ -214,7 +214,7 @@ snapshot_status() {
   if [ -n "$ETCDUTL" ]; then
     timeout ${etcdLifecycleTimeouts.snapshotRead} "$ETCDUTL" snapshot status "$1" -w json
   else
-    ETCDCTL_API=3 timeout ${etcdLifecycleTimeouts.snapshotRead} "$ETCDCTL" snapshot status "$1" -w json
+    timeout ${etcdLifecycleTimeouts.snapshotRead} "$ETCDCTL" snapshot status "$1" -w json
   fi
 }
 # snapshot_restore FILE ARGS...: snapshot restore (etcdutl from 3.5, else etcdctl); checks the file's integrity hash.
@@ -224,7 +224,7 @@ snapshot_restore() {
   if [ -n "$ETCDUTL" ]; then
     timeout ${etcdLifecycleTimeouts.snapshotRead} "$ETCDUTL" snapshot restore "$file" "$@"
   else
-    ETCDCTL_API=3 timeout ${etcdLifecycleTimeouts.snapshotRead} "$ETCDCTL" snapshot restore "$file" "$@"
+    timeout ${etcdLifecycleTimeouts.snapshotRead} "$ETCDCTL" snapshot restore "$file" "$@"
   fi
 }
 # json_number KEY JSON: the first integer value of "KEY" in JSON.

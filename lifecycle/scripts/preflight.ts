@@ -3,6 +3,8 @@
 import { nodePaths } from "../../infra/defaults";
 import { nodeScript, shellQuote } from "../../infra/scripts/common";
 import { aptGetHelper, aptSourceLine, kubernetesKeyring, kubernetesRepoUrl, minorOf, packagePin } from "../../infra/scripts/prepareNode";
+import { featureGatesRemovedBy } from "../../infra/scripts/kubeadmConfig";
+import { clusterConfigurationFragment } from "./upgradeControlPlane";
 import { UpgradeTimeouts } from "../defaults";
 import {
   apiserverManifestFragment,
@@ -44,6 +46,11 @@ const endpointPattern = /^[A-Za-z0-9.\-]+:\d{1,5}$/;
  * this control plane already runs the target, that `kubeadm upgrade plan vX` of the TARGET kubeadm accepts the
  * upgrade. That kubeadm is fetched read-only: `apt-get download` through a temporary source list of the target
  * minor (own key, own lists, own cache, in a temporary directory) and `dpkg-deb -x`; nothing on the node changes.
+ * The one change it makes, just before that plan: feature gates the target's kubeadm no longer knows are removed
+ * from kubeadm-config (removedFeatureGates), or that kubeadm refuses the configuration and the upgrade could never
+ * start. Safe before the upgrade: a gate is listed only from the minor that removed it, and in the minor before (the
+ * only one a cluster upgrades from) it is GA and locked to its default, so the running cluster reads the same
+ * configuration without it. Idempotent: kubeadm-config is written only when a gate is still there.
  */
 export function preflightChecksScript(args: PreflightArgs): string {
   assertNodeName(builder, "node", args.node);
@@ -70,6 +77,7 @@ NODE_KEYRING=${shellQuote(kubernetesKeyring)}
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
 ${apiserverManifestFragment()}
 ${etcdFragment(builder, etcd, timeouts)}
+${clusterConfigurationFragment(featureGatesRemovedBy(args.kubernetesVersion))}
 ${aptGetHelper}
 
 # list_nodes: "name kubeletVersion Ready" per registered node.
@@ -148,6 +156,11 @@ else
   [ -x "$fetched" ] || die "the kubeadm package has no usr/bin/kubeadm"
   got=$("$fetched" version -o short 2>/dev/null || true)
   [ "$got" = "v$VERSION" ] || die "the downloaded kubeadm reports '$got', expected v$VERSION"
+  # Important: before the target kubeadm reads kubeadm-config (it refuses a gate it does not know). Where kubeadm-config
+  # cannot be read there is nothing to remove, and the plan below fails naming why.
+  if timeout 60 kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=30s -n kube-system get configmap kubeadm-config -o name >/dev/null 2>&1; then
+    drop_removed_feature_gates
+  fi
   log "kubeadm upgrade plan v$VERSION (kubeadm $got, fetched read-only)"
   if ! timeout "$PLAN_TIMEOUT" "$fetched" upgrade plan "v$VERSION" --kubeconfig "$ADMIN_CONF" 2>&1 | log_output; then
     die "kubeadm upgrade plan rejects v$VERSION (its output is above)"

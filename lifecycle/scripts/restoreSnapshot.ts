@@ -707,7 +707,7 @@ cluster_ready() {
     problem="an endpoint is at revision $revs, below the snapshot's $min_revision"
     return 1
   fi
-  # stdout only: etcdctl 3.6 logs a warning line to stderr (it no longer knows ETCDCTL_API), which is no member.
+  # stdout only: etcdctl may log warnings to stderr, which are no member.
   for ep in "${"${ENDPOINTS[@]}"}"; do
     names=$(etcdctl_tls 30 --endpoints="$ep" --dial-timeout=2s --command-timeout=5s member list -w simple 2>/dev/null |
       awk -F', ' '{ print $3 }' | LC_ALL=C sort | paste -sd' ') || true

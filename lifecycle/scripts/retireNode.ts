@@ -212,7 +212,7 @@ etcd_ctl() {
   local endpoints=$1
   shift
   if [ "$ETCD_HOST_CTL" = 1 ]; then
-    timeout ${t} env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --cacert="$ETCD_CA" --cert="$ETCD_CERT" \
+    timeout ${t} etcdctl --endpoints="$endpoints" --cacert="$ETCD_CA" --cert="$ETCD_CERT" \
       --key="$ETCD_KEY" --dial-timeout=5s --command-timeout=20s "$@"
   else
     timeout ${t} kubectl --kubeconfig "$ADMIN_CONF" --request-timeout=50s -n kube-system exec "etcd-$ETCD_EXEC_NODE" -- \

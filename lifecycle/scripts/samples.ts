@@ -40,8 +40,8 @@ export function lifecycleSampleScripts(): { name: string; script: string }[] {
       name: "drainNodeScript (worker, --disable-eviction fallback)",
       script: drainNodeScript({ runsOn: "cp-0", node: "worker-1", role: "worker", kubernetesVersion: v, drain: { disableEviction: true } }),
     },
-    { name: "upgradeControlPlaneScript (apply)", script: upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: v, mode: "apply" }) },
-    { name: "upgradeControlPlaneScript (node)", script: upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: v, mode: "node" }) },
+    { name: "upgradeControlPlaneScript (apply)", script: upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: v, mode: "apply", builtAt: "1.35.9" }) },
+    { name: "upgradeControlPlaneScript (node)", script: upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: v, mode: "node", builtAt: "1.35.9" }) },
     { name: "upgradeKubeletScript", script: upgradeKubeletScript({ node: "cp-0", kubernetesVersion: v }) },
     {
       name: "uncordonNodeScript (control plane)",

@@ -10,20 +10,38 @@ import { apiserverManifestFragment, assertNodeName, timeoutsWith, versionFragmen
 const builder = "upgradeControlPlaneScript";
 
 export interface UpgradeControlPlaneArgs {
-  /** The control plane it runs on (already drained, its kubeadm at the target). */
+  /** The control plane it runs on (already drained, but a lone control plane without workers is drained after: upgradePlan.ts; its kubeadm at the target). */
   node: string;
   kubernetesVersion: string;
   /** "apply": the first control plane (`kubeadm upgrade plan`, then `kubeadm upgrade apply -y vX`); "node": the others. */
   mode: "apply" | "node";
+  /**
+   * The release kubeadm init/join built this node at (its bootstrap record, x.y.z). A node built at the target and
+   * never upgraded has no upgrade record, and needs none: init and join finished the node themselves.
+   */
+  builtAt: string;
   timeouts?: Partial<UpgradeTimeouts>;
 }
+
+/**
+ * Written only after `kubeadm upgrade apply|node` exits 0 and every component manifest names the target: the target
+ * on its first line, then the sha256 of each file kubeadm wrote for it (the kube-apiserver, kube-controller-manager
+ * and kube-scheduler manifests, etcd's where it runs stacked, the kubelet configuration).
+ */
+export const controlPlaneUpgradeRecord = `${nodePaths.stateDir}/upgrade-control-plane`;
+/** What kubeadm upgrade writes, in the order it writes them; the first three name the Kubernetes version. */
+const upgradedFiles = {
+  components: ["kube-apiserver", "kube-controller-manager", "kube-scheduler"],
+  manifestsDir: "/etc/kubernetes/manifests",
+  kubeletConfig: "/var/lib/kubelet/config.yaml",
+};
 
 /**
  * Bash: cluster_configuration (kubeadm-config's ClusterConfiguration), cluster_configuration_version, and
  * drop_removed_feature_gates, which removes REMOVED_GATES from its featureGates (kubeadm marshals the map in block
  * style, two-space indented) and writes the ConfigMap back only when something was removed. Needs KUBECONFIG_FILE.
  */
-function clusterConfigurationFragment(removedGates: string[]): string {
+export function clusterConfigurationFragment(removedGates: string[]): string {
   return String.raw`REMOVED_GATES=(${removedGates.map(shellQuote).join(" ")})
 cluster_configuration() {
   timeout 60 kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout=30s -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}'
@@ -61,10 +79,15 @@ drop_removed_feature_gates() {
 
 /**
  * Step "upgrade-control-plane". Refuses skew (the cluster's and this control plane's version against the target).
- * Skipped when the local kube-apiserver static pod already runs the target's image tag, and, on the first control
- * plane, kubeadm-config names the target too. There, feature gates the target's kubeadm no longer knows are removed
- * from kubeadm-config first (removedFeatureGates). Needs kubeadm at the target
- * (the upgrade-kubeadm step). kubeadm's upgrade commands are idempotent, so a rerun after a failure resumes here.
+ * Important: "done" is what kubeadm finished, never one manifest. kubeadm writes etcd, then kube-apiserver, then
+ * controller-manager and scheduler, then the kubelet configuration (and, on cp-0, kubeadm-config early): a failure
+ * midway leaves some at the target. So the step skips only when the upgrade record (controlPlaneUpgradeRecord,
+ * written after kubeadm exits 0) names the target, every file it recorded is unchanged, every component manifest
+ * names the target and, on the first control plane, kubeadm-config does too; or when the node was built at the
+ * target (builtAt) and has no record, its manifests at the target. Anything else runs kubeadm again, which is safe at
+ * the same version (a node upgraded before this record existed does so once). On the first control plane, feature
+ * gates the target's kubeadm no longer knows are removed from kubeadm-config first (removedFeatureGates). Needs
+ * kubeadm at the target (the upgrade-kubeadm step).
  */
 export function upgradeControlPlaneScript(args: UpgradeControlPlaneArgs): string {
   assertNodeName(builder, "node", args.node);
@@ -94,9 +117,45 @@ fi`;
       throw new Error(`${builder}: unknown mode ${JSON.stringify(never)}`);
     }
   }
+  if (!/^\d+\.\d+\.\d+$/.test(args.builtAt)) throw new Error(`${builder}: builtAt must be x.y.z; got ${JSON.stringify(args.builtAt)}`);
   const removedGates = featureGatesRemovedBy(args.kubernetesVersion);
   const body = String.raw`
 MODE=${shellQuote(args.mode)}
+BUILT_AT=${shellQuote(`v${args.builtAt}`)}
+RECORD="$R"${shellQuote(controlPlaneUpgradeRecord)}
+MANIFESTS="$R"${shellQuote(upgradedFiles.manifestsDir)}
+KUBELET_CONFIG="$R"${shellQuote(upgradedFiles.kubeletConfig)}
+COMPONENTS=(${upgradedFiles.components.join(" ")})
+# components_behind: the component manifests that do not name v$VERSION (missing ones included), space-separated.
+components_behind() {
+  local c tag lagging=()
+  for c in "${"$"}{COMPONENTS[@]}"; do
+    tag=""
+    [ -f "$MANIFESTS/$c.yaml" ] && tag=$(tr -d '"' <"$MANIFESTS/$c.yaml" | sed -n -E "s#^[[:space:]]*image:[[:space:]]*[^[:space:]]*/$c:(v[^[:space:]@]+).*#\1#p" | head -n 1)
+    [ "$tag" = "v$VERSION" ] || lagging+=("$c")
+  done
+  printf '%s' "${"$"}{lagging[*]}"
+}
+# record_state: "finished" when the record names v$VERSION and every file it lists is as kubeadm left it; "none"
+# without a record; otherwise what differs.
+record_state() {
+  if [ ! -f "$RECORD" ]; then echo none; return; fi
+  local recorded
+  recorded=$(head -n 1 "$RECORD")
+  if [ "$recorded" != "v$VERSION" ]; then echo "it names '$recorded'"; return; fi
+  if ! tail -n +2 "$RECORD" | sha256sum --check --status 2>/dev/null; then echo "a file kubeadm wrote has changed since"; return; fi
+  echo finished
+}
+# write_record: after kubeadm exited 0, the target and the sha256 of every file it wrote for it (atomically).
+write_record() {
+  local files=() c
+  for c in "${"$"}{COMPONENTS[@]}"; do files+=("$MANIFESTS/$c.yaml"); done
+  if [ -f "$MANIFESTS/etcd.yaml" ]; then files+=("$MANIFESTS/etcd.yaml"); fi
+  if [ -f "$KUBELET_CONFIG" ]; then files+=("$KUBELET_CONFIG"); fi
+  mkdir -p "$(dirname "$RECORD")"
+  { echo "v$VERSION"; sha256sum "${"$"}{files[@]}"; } >"$RECORD.tmp"
+  mv "$RECORD.tmp" "$RECORD"
+}
 ${versionFragment(builder, { kubernetesVersion: args.kubernetesVersion, kubeconfig: nodePaths.adminKubeconfig, timeouts })}
 ${apiserverManifestFragment()}
 ${clusterConfigurationFragment(removedGates)}
@@ -106,15 +165,24 @@ require_node_identity "upgrade its control plane (kubeadm upgrade $MODE)"
 check_cluster_skew
 current=$(apiserver_manifest_version)
 [ -n "$current" ] || die "no kube-apiserver image found in $APISERVER_MANIFEST: $NODE is not a control plane"
+stored="v$VERSION"
 if [ "$MODE" = apply ]; then
   drop_removed_feature_gates
-  # Important: kubeadm upgrade node on the other control planes takes its target from kubeadm-config, which apply
-  # writes last. A manifest at the target with kubeadm-config behind means apply died half-way: run it again.
+  # Important: kubeadm upgrade node on the other control planes takes its target from kubeadm-config.
   stored=$(cluster_configuration_version) || die "cannot read kubeadm-config through $KUBECONFIG_FILE"
-  if [ "$current" = "v$VERSION" ] && [ "$stored" = "v$VERSION" ]; then skip "the control plane on $NODE already runs v$VERSION and kubeadm-config names it"; fi
-  if [ "$current" = "v$VERSION" ]; then log "the kube-apiserver manifest names v$VERSION but kubeadm-config names '$stored': kubeadm upgrade apply runs again (it is idempotent)"; fi
-elif [ "$current" = "v$VERSION" ]; then
-  skip "the control plane on $NODE already runs v$VERSION"
+fi
+behind=$(components_behind)
+state=$(record_state)
+if [ -z "$behind" ] && [ "$stored" = "v$VERSION" ]; then
+  if [ "$state" = finished ]; then skip "kubeadm upgrade $MODE v$VERSION finished on $NODE (its record, every component manifest and kubeadm-config name v$VERSION)"; fi
+  if [ "$state" = none ] && [ "$BUILT_AT" = "v$VERSION" ]; then skip "the control plane on $NODE was built at v$VERSION by kubeadm and never upgraded"; fi
+fi
+if [ "$current" = "v$VERSION" ]; then
+  why="the upgrade record: $state"
+  [ "$state" = none ] && why="no record that kubeadm upgrade $MODE v$VERSION finished here (it failed midway, or ran before this record existed)"
+  [ -n "$behind" ] && why="$why; not at v$VERSION: $behind"
+  [ "$stored" = "v$VERSION" ] || why="$why; kubeadm-config names '$stored'"
+  log "the kube-apiserver manifest names v$VERSION, but $why: kubeadm upgrade $MODE runs again (safe at the same version)"
 fi
 [ "$current" = "v$VERSION" ] || check_skew "$current" "the control plane on $NODE"
 kubeadm_version=$(kubeadm version -o short 2>/dev/null || true)
@@ -123,9 +191,10 @@ if [ "$kubeadm_version" != "v$VERSION" ]; then
 fi
 log "upgrading the control plane on $NODE from $current to v$VERSION (kubeadm upgrade $MODE)"
 ${upgrade}
-current=$(apiserver_manifest_version)
-[ "$current" = "v$VERSION" ] || die "after the upgrade the kube-apiserver manifest names '$current', expected v$VERSION"
-log "control plane on $NODE at v$VERSION"
+behind=$(components_behind)
+[ -z "$behind" ] || die "kubeadm upgrade $MODE exited 0, but these manifests do not name v$VERSION: $behind"
+write_record
+log "control plane on $NODE at v$VERSION (recorded in $RECORD)"
 `;
   return nodeScript({ node: args.node, step: "upgrade-control-plane" }, body);
 }

@@ -59,13 +59,13 @@ async function main(): Promise<void> {
     const generatedSave: number[] = [];
     const rawSave: number[] = [];
     const rawSaveStatus: number[] = [];
-    const statusTool = version === "3.4" ? `ETCDCTL_API=3 "$R${rigPaths.etcdctl}"` : `"$R${rigPaths.etcdutl}"`;
+    const statusTool = version === "3.4" ? `"$R${rigPaths.etcdctl}"` : `"$R${rigPaths.etcdutl}"`;
     const script = saveSnapshotScript(snapshotArgsFor(rig, n0, { keep: 3, reason: "bench" }));
     let snapshotPath = "";
     for (let i = 0; i < saveRounds; i++) {
       generatedSave.push(await timed(async () => void (snapshotPath = parseSnapshotSummary(await ok(rig, n0, script, "save")).path)));
       const file = `/var/lib/raw-snapshots/raw-${i}.db`;
-      const save = `mkdir -p "$R/var/lib/raw-snapshots"\nETCDCTL_API=3 "$R${rigPaths.etcdctl}" --endpoints=${n0.clientUrl} ${tls()} snapshot save "$R${file}" >/dev/null 2>&1`;
+      const save = `mkdir -p "$R/var/lib/raw-snapshots"\n"$R${rigPaths.etcdctl}" --endpoints=${n0.clientUrl} ${tls()} snapshot save "$R${file}" >/dev/null 2>&1`;
       rawSave.push(await timed(async () => void (await ok(rig, n0, raw(save), "raw save"))));
       rawSaveStatus.push(
         await timed(async () => void (await ok(rig, n0, raw(`${save}\n${statusTool} snapshot status "$R${file}" -w json >/dev/null`), "raw save+status"))),
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     }
     const initialCluster = rig.nodes.map((m) => `${m.name}=${m.peerUrl}`).join(",");
     const endpoints = rig.nodes.map((m) => m.clientUrl).join(",");
-    const restoreTool = version === "3.4" ? `ETCDCTL_API=3 "$R${rigPaths.etcdctl}"` : `"$R${rigPaths.etcdutl}"`;
+    const restoreTool = version === "3.4" ? `"$R${rigPaths.etcdctl}"` : `"$R${rigPaths.etcdutl}"`;
     const generatedRestore: number[] = [];
     const rawRestore: number[] = [];
     const phaseTotals = new Map<string, number>();
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
           lap("start");
           const health = [
             "deadline=$((SECONDS + 120))",
-            `until ETCDCTL_API=3 "$R${rigPaths.etcdctl}" --endpoints=${endpoints} ${tls()} endpoint health >/dev/null 2>&1; do`,
+            `until "$R${rigPaths.etcdctl}" --endpoints=${endpoints} ${tls()} endpoint health >/dev/null 2>&1; do`,
             '  [ "$SECONDS" -lt "$deadline" ] || exit 1',
             "  sleep 0.1",
             "done",

@@ -189,7 +189,7 @@ test.serial("real kubeadm 1.35 -> 1.36: a ControlPlaneKubeletLocalMode gate set 
 
   // cp-0's upgrade-control-plane step to 1.36 (kubeadm upgrade plan/apply are recording stubs here; kubectl is real).
   const admin = readFileSync(cp.adminKubeconfig, "utf8");
-  const r = await runWithStubs(upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: nextVersion.slice(1), mode: "apply" }), {
+  const r = await runWithStubs(upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: nextVersion.slice(1), mode: "apply", builtAt: "1.32.9" }), {
     setup: (root) => {
       seedCluster({ version: oldVersion.slice(1), controlPlane: true, nodes: {}, packages: { kubeadm: `${nextVersion.slice(1)}-1.1`, kubelet: `${oldVersion.slice(1)}-1.1`, kubectl: `${oldVersion.slice(1)}-1.1` } })(root);
       writeNodeFile(root, nodePaths.adminKubeconfig, admin, 0o600);

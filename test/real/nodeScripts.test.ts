@@ -4,8 +4,8 @@
 // scripts do not call them on the paths tested here), and the kubectl "stub" only records the call, then execs the
 // real kubectl.
 import test from "ava";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { nodePaths } from "../../infra/defaults";
 import { waitForNodesScript } from "../../infra/scripts/waitForNodes";
@@ -16,7 +16,10 @@ import { retireWorkerScript } from "../../lifecycle/scripts/retireNode";
 import { uncordonNodeScript } from "../../lifecycle/scripts/uncordon";
 import { preflightChecksScript } from "../../lifecycle/scripts/preflight";
 import { apiserverEtcdClientPaths } from "../../infra/scripts/etcdMember";
-import { realTool } from "../support/realTools";
+import { parse, stringify } from "yaml";
+import { clusterConfiguration } from "../../infra/scripts/kubeadmConfig";
+import { run } from "../support/etcdCluster";
+import { realTool, realToolVersion } from "../support/realTools";
 import { seedCluster, upgradeStubs } from "../support/upgradeStubs";
 import { startControlPlane, type ControlPlane } from "../support/controlPlane";
 import { callsOf, cleanup, runWithStubs, writeNodeFile, type StubRun } from "../support/stubs";
@@ -247,4 +250,110 @@ test.serial("real kubectl and etcdctl 3.6: pre-flight names the NotReady node an
   t.regex(output(ok), /all 2 nodes Ready/);
   t.regex(output(ok), /is healthy/, "the real etcd member answered etcdctl endpoint health");
   t.regex(output(ok), /API ready through the load balancer/);
+});
+
+/** The cluster's ClusterConfiguration and (default) kubelet configuration as `kubeadm init phase upload-config all` of `kubeadm` stores them. */
+async function uploadClusterConfiguration(kubeadm: string, cluster: Record<string, unknown>): Promise<void> {
+  const config = [
+    { apiVersion: cluster.apiVersion, kind: "InitConfiguration", nodeRegistration: { name: hostname().toLowerCase(), criSocket: "unix:///run/containerd/containerd.sock" }, localAPIEndpoint: { advertiseAddress: "10.0.1.10", bindPort: 6443 } },
+    { ...cluster, certificatesDir: join(cp.dir, "pki") },
+  ]
+    .map((d) => stringify(d))
+    .join("---\n");
+  const file = join(dir, "upload-config.yaml");
+  writeFileSync(file, config, { mode: 0o600 });
+  const r = await run(kubeadm, ["init", "phase", "upload-config", "all", "--config", file, "--kubeconfig", cp.adminKubeconfig], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`kubeadm init phase upload-config all failed:\n${r.stderr}${r.stdout}`);
+}
+
+test.serial("real kubeadm 1.35 -> 1.36: the pre-flight removes the ControlPlaneKubeletLocalMode gate a cluster built at 1.32 keeps in kubeadm-config before the target's kubeadm upgrade plan (the REAL kubeadm 1.36) reads it, so the upgrade can start", async (t) => {
+  const [old, next] = [realTool("kubeadm", "1.35"), realTool("kubeadm", "1.36")];
+  // kubeadm upgrade plan reads the Node named after this machine's hostname (kubeadm's default node name).
+  const gateNode = hostname().toLowerCase();
+  const [oldVersion, nextVersion] = [realToolVersion("kubeadm", "1.35").slice(1), realToolVersion("kubeadm", "1.36").slice(1)];
+  // What the program wrote at 1.32 (the gate was alpha then); kubeadm upgrades to 1.35 kept every gate.
+  const day1 = clusterConfiguration({
+    clusterName: "kubeadm-ha",
+    kubernetesVersion: "1.32.9",
+    controlPlaneEndpoint: cp.server.replace("https://", ""),
+    certSANs: [],
+    podCidr: "10.244.0.0/16",
+    serviceCidr: "10.96.0.0/12",
+    etcd: { kind: "external", endpoints: [cp.etcdEndpoint], caFile: join(cp.dir, "pki", "etcd/ca.crt"), certFile: join(cp.dir, "pki", "apiserver-etcd-client.crt"), keyFile: join(cp.dir, "pki", "apiserver-etcd-client.key") },
+  });
+  t.deepEqual(day1.featureGates, { ControlPlaneKubeletLocalMode: true }, "the program sets the gate at 1.32");
+  await cp.addNodes([{ name: gateNode, controlPlane: true, kubeletVersion: `v${oldVersion}` }]);
+  await uploadClusterConfiguration(old, { ...day1, kubernetesVersion: `v${oldVersion}` });
+  const stored = () => cp.kubectlOk(["-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}"]);
+  t.regex(await stored(), /ControlPlaneKubeletLocalMode: true/, "kubeadm 1.35 stored the gate");
+
+  // What kubeadm 1.35 deployed and kubeadm upgrade plan checks besides kubeadm-config: CoreDNS (its image names the
+  // start version of the Corefile migration) and its Corefile.
+  const corefile = ".:53 {\n    errors\n    health {\n       lameduck 5s\n    }\n    ready\n    kubernetes cluster.local in-addr.arpa ip6.arpa {\n       pods insecure\n       fallthrough in-addr.arpa ip6.arpa\n       ttl 30\n    }\n    prometheus :9153\n    forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }\n    cache 30\n    loop\n    reload\n    loadbalance\n}\n";
+  await cp.kubectlOk(["apply", "-f", "-"], {
+    input: JSON.stringify({
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "coredns", namespace: "kube-system" }, data: { Corefile: corefile } },
+        // The control plane's kube-apiserver pod (a static pod's mirror): kubeadm reads the node's API endpoint from it.
+        {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: `kube-apiserver-${gateNode}`, namespace: "kube-system", labels: { component: "kube-apiserver", tier: "control-plane" }, annotations: { "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": "10.0.1.10:6443" } },
+          spec: { nodeName: gateNode, containers: [{ name: "kube-apiserver", image: `registry.k8s.io/kube-apiserver:v${oldVersion}` }], tolerations: [{ operator: "Exists" }] },
+        },
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          metadata: { name: "coredns", namespace: "kube-system", labels: { "k8s-app": "kube-dns" } },
+          spec: {
+            replicas: 0,
+            selector: { matchLabels: { "k8s-app": "kube-dns" } },
+            template: { metadata: { labels: { "k8s-app": "kube-dns" } }, spec: { containers: [{ name: "coredns", image: "registry.k8s.io/coredns/coredns:v1.13.1" }] } },
+          },
+        },
+      ],
+    }),
+  });
+  const admin = readFileSync(cp.adminKubeconfig, "utf8");
+  const pki = (f: string) => readFileSync(join(cp.dir, "pki", f), "utf8");
+  const preflight = () => runWithStubs(
+    preflightChecksScript({
+      node: gateNode,
+      kubernetesVersion: nextVersion,
+      nodes: [gateNode],
+      controlPlanes: [gateNode],
+      apiEndpoint: cp.server.replace("https://", ""),
+      etcd: { kind: "external", endpoints: [cp.etcdEndpoint] },
+      timeouts: { preflightHealth: 30, etcdHealth: 10 },
+    }),
+    {
+      setup: (root) => {
+        seedCluster({ version: oldVersion, controlPlane: true, nodes: {} })(root);
+        writeNodeFile(root, nodePaths.adminKubeconfig, admin, 0o600);
+        writeNodeFile(root, apiserverEtcdClientPaths.caFile, pki("etcd/ca.crt"));
+        writeNodeFile(root, apiserverEtcdClientPaths.certFile, pki("apiserver-etcd-client.crt"));
+        writeNodeFile(root, apiserverEtcdClientPaths.keyFile, pki("apiserver-etcd-client.key"), 0o600);
+      },
+      // The target kubeadm's download is a stub (apt-get download, dpkg-deb); the kubeadm it yields is the real 1.36,
+      // run in a mount namespace of its own whose /etc is an overlay holding the node root's /etc/kubernetes (kubeadm
+      // reads the static pod manifests at that fixed path; the machine's own /etc is left as it is).
+      stubs: { ...upgradeStubs({ "kubeadm-fetched": `exec unshare --mount --propagation private bash -c 'set -e; o=$(mktemp -d); mkdir "$o/u" "$o/w"; /usr/bin/mount -t overlay overlay -o "lowerdir=/etc,upperdir=$o/u,workdir=$o/w" /etc; cp -a "$KUBEADM_HA_ROOT/etc/kubernetes" /etc/; exec "$0" "$@"' '${next}' "$@"` }), kubectl: `exec '${cp.kubectlPath}' "$@"`, etcdctl: `exec '${realTool("etcdctl")}' "$@"` },
+      env: { KUBEADM_HA_POLL_SECONDS: "1" },
+      timeoutMs: 240_000,
+    },
+  ).then((r) => (cleanup(r.root), r));
+  const before = await stored();
+  const r = await preflight();
+  t.is(r.code, 0, output(r));
+  t.regex(output(r), /removing feature gates that kubeadm v\S+ no longer knows from kubeadm-config: ControlPlaneKubeletLocalMode\n(.*\n)*.*kubeadm upgrade plan v\S+ \(kubeadm v\S+, fetched read-only\)/, "removed before the target kubeadm's plan");
+  t.regex(output(r), /\[upgrade\/versions\] Target version: v/, "the real kubeadm 1.36 planned the upgrade");
+  t.regex(output(r), /kubeadm accepts the upgrade to v/);
+  const after = await stored();
+  t.notRegex(after, /ControlPlaneKubeletLocalMode/);
+  t.deepEqual({ ...(parse(after) as Record<string, unknown>), featureGates: undefined }, { ...(parse(before) as Record<string, unknown>), featureGates: undefined }, "nothing else in kubeadm-config changed");
+  const again = await preflight();
+  t.is(again.code, 0, output(again));
+  t.notRegex(output(again), /removing feature gates/, "a rerun finds nothing to remove and writes nothing");
 });

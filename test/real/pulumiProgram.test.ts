@@ -90,6 +90,27 @@ test.serial("real pulumi: sshPrivateKey set with pulumi config set --secret reac
   t.regex(exported.stdout, /"ciphertext"/);
 });
 
+test.serial("real pulumi: sshPrivateKey set with a plain pulumi config set (no --secret) is refused by the program at preview, naming the key and the --secret command, before any resource; set with --secret it goes on", (t) => {
+  t.timeout(LONG);
+  const config = { ssh: { allowedCidrs: ["203.0.113.0/24"], publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanTestKey test" } };
+  const plainDir = projectDir("plain-key", "dev", config);
+  const plain = inlineRun(plainDir, "dev", "preview", "program", ["sshPrivateKey=plain-text-key-e41b"]);
+  t.false(plain.ok);
+  t.regex(plain.text, /sshPrivateKey: is a secret, but the stack holds it in plain text: set it with `pulumi config set --secret sshPrivateKey < KEY`/);
+  t.notRegex(plain.text, /no resource plugin/, "refused before any resource was registered");
+  t.regex(readFileSync(join(plainDir, "Pulumi.dev.yaml"), "utf8"), /plain-text-key-e41b/, "the CLI itself kept it in plain text");
+
+  const secretDir = projectDir("secret-key", "dev", config);
+  // The stack must exist before `pulumi config set`: a stand-in program's preview creates it.
+  const created = inlineRun(secretDir, "dev", "preview", {});
+  t.true(created.ok, created.text);
+  const set = spawnSync(realTool("pulumi"), ["config", "set", "--secret", "--stack", "dev", "--cwd", secretDir, "--non-interactive", "sshPrivateKey", "secret-key-e41b"], { env: engineEnv(secretDir), encoding: "utf8" });
+  t.is(set.status, 0, set.stderr);
+  const secret = inlineRun(secretDir, "dev", "preview", "program");
+  t.notRegex(secret.text, /holds it in plain text/);
+  t.regex(secret.text, /no resource plugin 'pulumi-resource-/, "past validation, the first resource needs a plugin");
+});
+
 test.serial("real pulumi: one add-on value set with pulumi config set --secret --path makes the addons key secret to the program, and the value is encrypted in the stack file", async (t) => {
   t.timeout(LONG);
   const dir = projectDir("addon-secret", "dev", {});

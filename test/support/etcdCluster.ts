@@ -511,14 +511,14 @@ export class EtcdCluster<V extends HarnessEtcdVersion = EtcdVersion> {
     return ["--cacert", this.pki.ca.cert, "--cert", this.pki.client.cert, "--key", this.pki.client.key];
   }
 
-  /** ETCDCTL_API=3 and the TLS flags; never rejects on a non-zero exit unless opts.check. */
+  /** The TLS flags (etcdctl 3.4 and later speak the v3 API by default); never rejects on a non-zero exit unless opts.check. */
   async etcdctl(args: string[], opts: EtcdctlOptions = {}): Promise<RunResult> {
     const endpoints = opts.endpoints ?? this.endpoints;
     const full = [`--endpoints=${endpoints.join(",")}`, ...this.tlsArgs, ...args];
     const r = await run(etcdBinary(this.version, "etcdctl"), full, {
       input: opts.input,
       timeoutMs: opts.timeoutMs ?? 30_000,
-      env: cleanEnv({ ETCDCTL_API: "3", ...opts.env }),
+      env: cleanEnv(opts.env),
     });
     if (opts.check && r.code !== 0) {
       throw new Error(`etcdctl ${args.join(" ")} failed (${r.code}):\n${r.stderr || r.stdout}`);

@@ -8,10 +8,10 @@ import { runProgram } from "../../infra/program";
 
 export const projectDir = join(__dirname, "..", "..");
 
-/** A stack's config (default dev) with `--set`-style overrides (KEY=VALUE, VALUE as YAML). */
+/** A stack's config (default dev) with `--set`-style overrides (KEY=VALUE, VALUE as YAML); secretKeys as the CLI hands them over. */
 export function devConfig(sets: string[] = [], stack = "dev") {
   const base = loadStackConfig(projectDir, stack);
-  return { config: applyOverrides(base.config, sets), secretKeys: base.secretKeys };
+  return { config: applyOverrides(base.config, sets), secretKeys: base.secureKeys };
 }
 
 /**

@@ -28,12 +28,12 @@ export interface Step {
   script: string;
 }
 
-/** cp-0's five steps (all run on cp-0), as the plan chains them. */
-export function cp0Steps(v: string, drain: Partial<DrainSettings> = oneAttempt): Step[] {
+/** cp-0's five steps (all run on cp-0), as the plan chains them; builtAt: the release init built cp-0 at. */
+export function cp0Steps(v: string, drain: Partial<DrainSettings> = oneAttempt, builtAt = FROM): Step[] {
   return [
     { name: "upgrade-kubeadm", script: upgradeKubeadmScript({ node: "cp-0", kubernetesVersion: v, timeouts: fast }) },
     { name: "drain", script: drainNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: v, drain, timeouts: fast }) },
-    { name: "upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: v, mode: "apply", timeouts: fast }) },
+    { name: "upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-0", kubernetesVersion: v, mode: "apply", builtAt, timeouts: fast }) },
     { name: "upgrade-kubelet", script: upgradeKubeletScript({ node: "cp-0", kubernetesVersion: v, timeouts: fast }) },
     { name: "uncordon", script: uncordonNodeScript({ runsOn: "cp-0", node: "cp-0", role: "control-plane", kubernetesVersion: v, timeouts: fast }) },
   ];
@@ -55,13 +55,13 @@ export function preflightStep(v: string, etcd: { kind: "stacked" } | { kind: "ex
   };
 }
 
-/** Every upgrade script of a cluster, in plan order (cp-1 stands for the further control planes). */
-export function everyStep(v: string): Step[] {
+/** Every upgrade script of a cluster built at `builtAt` (default: v), in plan order (cp-1 stands for the further control planes). */
+export function everyStep(v: string, builtAt = v): Step[] {
   return [
     preflightStep(v),
-    ...cp0Steps(v),
+    ...cp0Steps(v, oneAttempt, builtAt),
     { name: "cp-1 upgrade-kubeadm", script: upgradeKubeadmScript({ node: "cp-1", kubernetesVersion: v, etcdHealthFirst: { kind: "stacked", members: controlPlanes }, timeouts: fast }) },
-    { name: "cp-1 upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: v, mode: "node", timeouts: fast }) },
+    { name: "cp-1 upgrade-control-plane", script: upgradeControlPlaneScript({ node: "cp-1", kubernetesVersion: v, mode: "node", builtAt, timeouts: fast }) },
     ...workerSteps(v),
   ];
 }

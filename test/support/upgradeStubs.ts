@@ -12,6 +12,8 @@
 //   drain-mode                  "pdb": drain fails like a blocking PodDisruptionBudget; "pdb-unless-disabled": only
 //                               --disable-eviction gets through; "hang": drain never returns
 //   fail-at                     "cmd args…" substring: the first stub call whose "cmd args" contains it fails once
+//   kubeadm-dies-after-apiserver  the next `kubeadm upgrade apply|node` writes the kube-apiserver manifest, then fails
+//                               (as kubeadm failing in the controller-manager phase): the others stay behind
 //   etcd-unhealthy, plan-reject, readyz-fail: injected health problems
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -145,6 +147,19 @@ set_manifests() {
     sed -i -E "s#^([[:space:]]*image:[[:space:]]*[^[:space:]]*/kube-[a-z-]+:)v[0-9]+\.[0-9]+\.[0-9]+#\1$1#" "$f"
   done
 }
+# upgrade_files VERSION: what kubeadm upgrade writes, in its order (kube-apiserver, the other components, the kubelet
+# configuration); with kubeadm-dies-after-apiserver it stops (exit 1) after the kube-apiserver manifest, once.
+upgrade_files() {
+  if [ -f "$S/kubeadm-dies-after-apiserver" ]; then
+    rm -f "$S/kubeadm-dies-after-apiserver"
+    sed -i -E "s#^([[:space:]]*image:[[:space:]]*[^[:space:]]*/kube-apiserver:)v[0-9]+\.[0-9]+\.[0-9]+#\1$1#" "$R"/etc/kubernetes/manifests/kube-apiserver.yaml
+    echo "[upgrade/staticpods] Component \"kube-controller-manager\" upgrade failed" >&2
+    exit 1
+  fi
+  set_manifests "$1"
+  mkdir -p "$R/var/lib/kubelet"
+  printf '# kubelet configuration written by kubeadm upgrade to %s\n' "$1" >"$R/var/lib/kubelet/config.yaml"
+}
 `;
 
 const kubeadmStub = sh`
@@ -160,14 +175,15 @@ case "\${1:-} \${2:-}" in
   "upgrade apply")
     target=\${!#}
     [ "$kv" = "$target" ] || { echo "[upgrade/version] FATAL: kubeadm $kv cannot upgrade to $target" >&2; exit 1; }
-    set_manifests "$target"
+    echo "apply $target" >>"$S/upgrade-apply-runs"
+    upgrade_files "$target"
     printf '%s' "$target" >"$S/server-version"
     printf '%s' "$target" >"$S/cluster-config-version"
     echo "[upgrade/successful] SUCCESS! Your cluster was upgraded to \"$target\". Enjoy!"
     ;;
   "upgrade node")
-    set_manifests "$kv"
     echo "$kv" >>"$S/upgrade-node-runs"
+    upgrade_files "$kv"
     echo "[upgrade] The configuration for this node was successfully upgraded!"
     ;;
   *) stub_default "$@" ;;
@@ -286,6 +302,7 @@ export function seedCluster(seed: ClusterSeed): (root: string) => void {
       `deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.gpg] https://pkgs.k8s.io/core:/stable:/v${minor(v)}/deb/ /\n`,
     );
     writeNodeFile(root, "/etc/kubernetes/kubelet.conf", "apiVersion: v1\nkind: Config\n# stub kubelet.conf\n");
+    writeNodeFile(root, "/var/lib/kubelet/config.yaml", `# kubelet configuration written by kubeadm at v${v}\n`);
     if (seed.controlPlane) {
       const cpv = seed.controlPlaneVersion ?? v;
       writeNodeFile(root, "/etc/kubernetes/admin.conf", "apiVersion: v1\nkind: Config\n# stub admin.conf\n", 0o600);
