@@ -155,12 +155,13 @@ const ok = (t: ExecutionContext, r: Run, what: string) => t.is(r.code, 0, `${wha
 
 /** The offline engine's evaluation of the stack file as it is now (the same program, config and deployed outputs). */
 async function offline(deployed?: Record<string, unknown>): Promise<Evaluation> {
-  const { config, secretKeys } = loadStackConfig(world!.project, STACK);
+  // secureKeys: the keys the CLI hands the program as secrets (a key held in plain text is refused by the program).
+  const { config, secureKeys } = loadStackConfig(world!.project, STACK);
   // In the project's directory, as the CLI runs the program: the config's paths (cni.chartPath) are the project's.
   const cwd = process.cwd();
   process.chdir(world!.project);
   try {
-    return await evaluate({ project: projectName, stack: STACK, config, secretKeys, program: runProgram, deployedOutputs: deployed });
+    return await evaluate({ project: projectName, stack: STACK, config, secretKeys: secureKeys, program: runProgram, deployedOutputs: deployed });
   } finally {
     process.chdir(cwd);
   }
