@@ -12,23 +12,17 @@
 // real Kubernetes provider into the real cluster. Assertions come from the hosts' journals (which script ran where,
 // when, with which exit code), from `pulumi preview --json`, `pulumi stack export`, and from the real cluster.
 import test, { type ExecutionContext } from "ava";
-import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { tmpdir } from "node:os";
+import { createHash } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stringify } from "yaml";
 import { projectName } from "../../infra/config";
 import { evaluate, type Evaluation } from "../../infra/offline/engine";
 import { diffEvaluations, loadStackConfig, stepsOf, type DiffEntry, type Step } from "../../infra/offline/plan";
 import { runProgram } from "../../infra/program";
-import { clusterEnv, clusterStubs, etcdReleaseTarball } from "../support/clusterStubs";
-import { startControlPlane, type ControlPlane } from "../support/controlPlane";
-import { engineEnv } from "../support/inlineRun";
-import { missingEngineTools, realTool, realToolsDir } from "../support/realTools";
-import { startStubHosts, type JournalEntry, type StubHosts } from "../support/stubHosts";
-import { projectRoot } from "../support/tools";
+import { innerScript, startE2eWorld, type E2eWorld, type Run } from "../support/e2eWorld";
+import { missingEngineTools, realTool } from "../support/realTools";
+import { type JournalEntry } from "../support/stubHosts";
 
 const STACK = "e2e";
 const LONG = 900_000;
@@ -41,116 +35,27 @@ const missing = missingEngineTools();
 const e2e = (title: string, body: (t: ExecutionContext) => Promise<void>) =>
   missing.length === 0 ? test.serial(title, body) : test.serial.skip(`${title} — skipped: ${missing.join("; ")}`, body);
 
-interface World {
-  dir: string;
-  project: string;
-  net: StubHosts;
-  cp: ControlPlane;
-  key: string;
-  env: Record<string, string>;
-  /** The stack's config, as written to Pulumi.e2e.yaml (keys without namespace; the secret key is set apart). */
-  config: Record<string, unknown>;
-}
-let world: World | undefined;
-const undo: (() => void | Promise<void>)[] = [];
+let world: E2eWorld | undefined;
 
 test.before(async () => {
   if (missing.length > 0) return;
-  const dir = mkdtempSync(join(tmpdir(), "kubeadm-ha-e2e-"));
-  undo.push(() => rmSync(dir, { recursive: true, force: true }));
-  chmodSync(dir, 0o755); // the bastion's sshd reads the authorized keys as its login, jump
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "kubeadm-ha-e2e", "-f", join(dir, "id_ed25519")]);
-  const release = join(dir, "etcd-release");
-  mkdirSync(release);
-  etcdReleaseTarball(release, ETCD_TOOLS);
-  // The hosts' stubs reach the control plane through files the harness fills in once it runs (started after the bridge).
-  const cpDir = join(dir, "control-plane");
-  mkdirSync(cpDir);
-  const real = { kubectl: realTool("kubectl"), kubeadm: realTool("kubeadm", "1.36"), adminKubeconfig: join(cpDir, "kubeconfigs", "admin.conf"), pki: join(cpDir, "pki"), etcdRelease: release };
-  const net = await startStubHosts({ dir: join(dir, "hosts"), authorizedKey: readFileSync(join(dir, "id_ed25519.pub"), "utf8"), stubs: () => clusterStubs(ETCD_TOOLS), env: clusterEnv(real) });
-  undo.push(() => net.stop());
-  const cp = await startControlPlane({ dir: cpDir, address: net.gateway });
-  undo.push(() => cp.stop());
-  for (const name of ["cp-0", "worker-0", "worker-1"]) await net.addHost(name);
-
-  // The project: the checkout's own Pulumi.yaml, package.json and program (linked), and the flannel chart of the
-  // tool cache as a chart directory of the project (cni.chartPath must be inside it).
-  const project = join(dir, "project");
-  mkdirSync(project);
-  for (const f of ["Pulumi.yaml", "package.json", "tsconfig.json"]) copyFileSync(join(projectRoot, f), join(project, f));
-  for (const d of ["node_modules", "infra", "lifecycle", "addons"]) symlinkSync(join(projectRoot, d), join(project, d));
-  symlinkSync(join(realToolsDir, "charts", "flannel", "v0.28.10"), join(project, "flannel-chart"));
-  mkdirSync(join(dir, "state"));
-  const env = engineEnv(dir); // the file backend in dir/state
-  // The download guard (an HTTP(S) proxy on a closed port) stays on for everything but the test's own bridge, where
-  // the Kubernetes provider reaches the real apiserver.
-  env.NO_PROXY = env.no_proxy = `${env.NO_PROXY},${net.gateway}`;
-  world = { dir, project, net, cp, key: readFileSync(join(dir, "id_ed25519"), "utf8"), env, config: {} };
-  world.config = stackConfig(world, ["worker-0", "worker-1"], FROM);
-  writeStack(world);
-  const init = await pulumi(["stack", "init"]);
-  if (init.code !== 0) throw new Error(`pulumi stack init: ${init.stderr}`);
-  const key = await pulumi(["config", "set", "--secret", "sshPrivateKey"], { input: world.key });
-  if (key.code !== 0) throw new Error(`pulumi config set --secret sshPrivateKey: ${key.stderr}`);
+  world = await startE2eWorld({
+    stack: STACK,
+    etcdTools: ETCD_TOOLS,
+    hosts: ["cp-0", "worker-0", "worker-1"],
+    initial: (w) => stackConfig(w, ["worker-0", "worker-1"], FROM),
+    timeoutMs: LONG,
+  });
 });
 
 test.after.always(async () => {
-  while (undo.length) await undo.pop()!();
+  await world?.stop();
 });
 
-function stackConfig(w: World, workers: string[], version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  const host = (name: string) => {
-    const h = w.net.hosts.get(name)!;
-    return { name, address: h.address, privateAddress: h.address, user: "ubuntu", port: 22, hostKey: h.sshd.hostKey };
-  };
-  return {
-    kubernetesVersion: version,
-    etcdTopology: "stacked",
-    hosts: {
-      provider: "static",
-      controlPlanes: [host("cp-0")],
-      workers: workers.map(host),
-      bastion: { address: w.net.bastion.address, user: "jump", port: 22, hostKey: w.net.bastion.hostKey },
-    },
-    apiEndpoint: { address: w.cp.server.replace("https://", "") },
-    cni: { name: "flannel", chartPath: "flannel-chart" },
-    snapshots: { upload: false },
-    ...extra,
-  };
-}
-
-/** Writes Pulumi.e2e.yaml from w.config, keeping the encrypted keys the CLI wrote (sshPrivateKey, encryptionsalt). */
-function writeStack(w: World): void {
-  const file = join(w.project, `Pulumi.${STACK}.yaml`);
-  const kept = existsSync(file) ? readFileSync(file, "utf8") : "";
-  const salt = /^encryptionsalt: .*$/m.exec(kept)?.[0];
-  const secret = /^ {2}kubeadm-ha:sshPrivateKey:\n {4}secure: .*$/m.exec(kept)?.[0];
-  const body = stringify({ config: Object.fromEntries(Object.entries(w.config).map(([k, v]) => [`${projectName}:${k}`, v])) });
-  writeFileSync(file, [salt, body.trimEnd(), secret, ""].filter((l) => l !== undefined).join("\n"));
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-function pulumi(args: string[], o: { input?: string } = {}): Promise<Run> {
-  const w = world!;
-  return new Promise((resolve, reject) => {
-    const p = spawn(realTool("pulumi"), [...args, "--stack", STACK, "--non-interactive"], { cwd: w.project, env: w.env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    p.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    p.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    p.stdin.end(o.input ?? "");
-    const timer = setTimeout(() => p.kill("SIGKILL"), LONG);
-    p.on("error", reject);
-    p.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const stackConfig = (w: E2eWorld, workers: string[], version: string, extra: Record<string, unknown> = {}) =>
+  w.stackConfig({ controlPlanes: ["cp-0"], workers, version, extra });
+const writeStack = (w: E2eWorld) => w.writeStack();
+const pulumi = (args: string[], o: { input?: string } = {}): Promise<Run> => world!.pulumi(args, o);
 const ok = (t: ExecutionContext, r: Run, what: string) => t.is(r.code, 0, `${what} failed:\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-4000)}`);
 
 /** The offline engine's evaluation of the stack file as it is now (the same program, config and deployed outputs). */
@@ -182,12 +87,6 @@ async function exportStack(showSecrets = false): Promise<{ text: string; resourc
 
 const nameOf = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
 
-/** The script a step's command runs (what the host's sudo stand-in records by sha256). */
-function innerScript(command: string): string {
-  const m = /<<'KUBEADM_HA_SCRIPT_EOF'\n([\s\S]*?)\nKUBEADM_HA_SCRIPT_EOF\n/.exec(command);
-  if (!m) throw new Error(`not a node step command: ${command.slice(0, 200)}`);
-  return `${m[1]}\n`;
-}
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /**
