@@ -119,6 +119,11 @@ function runChild(kind: string, index: number, file: string): Measurement {
 
 async function main() {
   const argv = process.argv.slice(2);
+  if (argv[0] === "--real") {
+    // The real CLI's figures: test/bench/realBench.ts (its own process, its own arguments).
+    execFileSync(process.execPath, ["--import=tsx", join(__dirname, "realBench.ts"), ...argv.slice(1)], { stdio: "inherit" });
+    return;
+  }
   if (argv[0] === "--one") {
     const m = await measureOne(argv[1] as "program" | "baseline", Number(argv[2]), argv[3]);
     process.stdout.write(`${JSON.stringify(m)}\n`);
