@@ -155,10 +155,8 @@ async function main() {
       writeFileSync(join(w.project, `Pulumi.${stack}.yaml`), "");
       const key = await runIn(w, w.project, ["config", "set", "--secret", "sshPrivateKey", "--stack", stack], undefined, w.key);
       if (key.code !== 0) throw new Error(`config set: ${key.stderr}`);
-      const kept = readFileSync(join(w.project, `Pulumi.${stack}.yaml`), "utf8");
       w.config = w.stackConfig({ controlPlanes: ["cp-0", "cp-1", "cp-2"], workers: Array.from({ length: n }, (_, i) => `worker-${i}`), version: VERSION });
-      const { stringify } = await import("yaml");
-      writeFileSync(join(w.project, `Pulumi.${stack}.yaml`), `${kept.trimEnd()}\n${stringify({ config: Object.fromEntries(Object.entries(w.config).map(([k, v]) => [`kubeadm-ha:${k}`, v])) }).replace(/^config:\n/, "")}`);
+      w.writeStack(stack);
       const since = Date.now();
       const up = await measure((onSpawn) => runIn(w, w.project, ["up", "--yes", "--skip-preview", "--stack", stack], onSpawn));
       const exported = await runIn(w, w.project, ["stack", "export", "--show-secrets", "--stack", stack]);

@@ -34,8 +34,8 @@ export interface E2eWorld {
   config: Record<string, unknown>;
   /** The static-hosts config of these hosts (each must have been added to net). */
   stackConfig(o: { controlPlanes: string[]; workers: string[]; version: string; extra?: Record<string, unknown> }): Record<string, unknown>;
-  /** Writes Pulumi.STACK.yaml from config, keeping the encrypted keys the CLI wrote (sshPrivateKey, encryptionsalt). */
-  writeStack(): void;
+  /** Writes Pulumi.STACK.yaml (this world's stack, or `stack`) from config, keeping the encrypted keys the CLI wrote (sshPrivateKey, encryptionsalt). */
+  writeStack(stack?: string): void;
   /** The real pulumi CLI in the project, on this stack; onSpawn gets its PID (to sample it while it runs). */
   pulumi(args: string[], o?: { input?: string; onSpawn?: (pid: number) => void }): Promise<Run>;
   /** The real pulumi CLI in another directory, with no stack implied (args name it). */
@@ -122,8 +122,8 @@ export async function startE2eWorld(o: E2eWorldOptions): Promise<E2eWorld> {
           ...extra,
         };
       },
-      writeStack() {
-        const file = join(project, `Pulumi.${o.stack}.yaml`);
+      writeStack(stack = o.stack) {
+        const file = join(project, `Pulumi.${stack}.yaml`);
         const kept = existsSync(file) ? readFileSync(file, "utf8") : "";
         const salt = /^encryptionsalt: .*$/m.exec(kept)?.[0];
         const secret = /^ {2}kubeadm-ha:sshPrivateKey:\n {4}secure: .*$/m.exec(kept)?.[0];
